@@ -181,10 +181,7 @@ impl<B: Backend> RewardModel<B> {
         let w = self.lm_head_weight().expect("this model has no LM head");
         let [rows, len, h] = hidden.dims();
         let [vocab, _] = w.dims();
-        hidden
-            .reshape([rows * len, h])
-            .matmul(w.transpose())
-            .reshape([rows, len, vocab])
+        rmd_kernels::matmul(hidden.reshape([rows * len, h]), w.transpose()).reshape([rows, len, vocab])
     }
 
     /// `log p(target | prefix)` for a chunk: hidden `[rows, chunk, hidden]`, targets

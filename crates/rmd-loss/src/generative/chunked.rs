@@ -5,6 +5,8 @@ use std::ops::Range;
 
 use burn::tensor::{backend::Backend, DType, FloatDType, IndexingUpdateOp, Int, Tensor, TensorData};
 
+use rmd_kernels::matmul;
+
 use super::targets::TokenTargets;
 use crate::LossError;
 
@@ -125,12 +127,12 @@ where
             let mut grad_w: Option<Tensor<B, 2>> = None;
             for r in &chunks {
                 let hc = selected.clone().detach().slice([r.clone()]);
-                let logits = hc.clone().matmul(w.clone().transpose()).cast(acc);
+                let logits = matmul(hc.clone(), w.clone().transpose()).cast(acc);
                 let (v, g) = eval(logits, r.clone())?;
                 add_value(v);
                 let g = g.cast(dtype);
-                grad_h.push(g.clone().matmul(w.clone()));
-                let gw = g.transpose().matmul(hc).cast(acc);
+                grad_h.push(matmul(g.clone(), w.clone()));
+                let gw = matmul(g.transpose(), hc).cast(acc);
                 grad_w = Some(match grad_w {
                     None => gw,
                     Some(acc) => acc + gw,

@@ -55,7 +55,7 @@ impl<B: Backend> TeacherDistribution<B> {
                 log_softmax(z.clone().detach().slice([r]).cast(acc).div_scalar(t), 1).exp()
             }
             TeacherDistribution::Hidden { hidden, head_weight } => {
-                let z = hidden.clone().detach().slice([r]).matmul(head_weight.clone().detach().transpose());
+                let z = rmd_kernels::matmul(hidden.clone().detach().slice([r]), head_weight.clone().detach().transpose());
                 log_softmax(z.cast(acc).div_scalar(t), 1).exp()
             }
             TeacherDistribution::TopK { ids, logprobs } => {

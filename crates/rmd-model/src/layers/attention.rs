@@ -4,8 +4,6 @@
 use burn::module::Module;
 use burn::nn::{Linear, RmsNorm};
 use burn::tensor::backend::Backend;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor};
 
 use super::lora::{project, LoraAdapter};
@@ -57,12 +55,7 @@ impl<B: Backend> Attention<B> {
         let v = v.swap_dims(1, 2);
         let (k, v) = (repeat_kv(k, h / kvh), repeat_kv(v, h / kvh));
 
-        let options = AttentionModuleOptions {
-            scale: Some(1.0 / (d as f64).sqrt()),
-            softcap: None,
-            is_causal: false,
-        };
-        let out = attention(q, k, v, Some(mask), None, options); // [rows, heads, len, d]
+        let out = rmd_kernels::attention(q, k, v, mask, 1.0 / (d as f64).sqrt()); // [rows, heads, len, d]
         project(
             &self.o_proj,
             &self.o_lora,

@@ -114,9 +114,14 @@ pub fn project<B: Backend, const D: usize>(
     x: Tensor<B, D>,
 ) -> Tensor<B, D> {
     match lora {
-        None => linear.forward(x),
-        Some(l) => linear.forward(x.clone()) + l.forward(x),
+        None => dense(linear, x),
+        Some(l) => dense(linear, x.clone()) + l.forward(x),
     }
+}
+
+/// A `Linear` through rmd-kernels (burn's op, or cuBLAS on the CUDA backend).
+fn dense<B: Backend, const D: usize>(linear: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    rmd_kernels::linear(x, linear.weight.val(), linear.bias.as_ref().map(|b| b.val()))
 }
 
 fn adapter<B: Backend>(

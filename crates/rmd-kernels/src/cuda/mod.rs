@@ -1,0 +1,93 @@
+//! The cuBLAS fast path for burn's CUDA backend.
+//!
+//! Three layers, each over the one below:
+//! - [`gemm`]: a cuBLAS strided-batched GEMM on two cubecl tensors (any row- or column-major
+//!   operand layout, no copies for transposed views);
+//! - [`fusion_op`]: that GEMM registered as a custom operation of burn's fusion stream, so it
+//!   runs in order with the fused kernels around it;
+//! - [`autodiff_op`]: the autodiff node, whose backward is two more fusion GEMMs;
+//! - [`softmax_op`]: attention's masked softmax as one autodiff node that saves only its output.
+
+mod autodiff_op;
+mod fusion_op;
+mod gemm;
+mod softmax_op;
+
+use std::any::{Any, TypeId};
+use std::sync::OnceLock;
+
+use burn::backend::{Autodiff, Cuda};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, DType, Tensor};
+
+/// burn's CUDA backend as our crates name it (`burn::backend::Cuda` with its default elements).
+pub(crate) type Fused = Cuda<f32, i32>;
+pub(crate) type Diff = Autodiff<Fused>;
+
+pub(crate) fn is_cuda_backend<B: Backend>() -> bool {
+    let id = TypeId::of::<B>();
+    id == TypeId::of::<Fused>() || id == TypeId::of::<Diff>()
+}
+
+/// cuBLAS is loaded at run time; without it the fast path is off (logged once).
+pub(crate) fn cublas_available() -> bool {
+    static PRESENT: OnceLock<bool> = OnceLock::new();
+    *PRESENT.get_or_init(|| {
+        // SAFETY: only probes for the shared library by name.
+        let ok = unsafe { cudarc::cublas::sys::is_culib_present() };
+        if !ok {
+            tracing::warn!("libcublas not found (set LD_LIBRARY_PATH); matmuls use burn's kernels");
+        }
+        ok
+    })
+}
+
+/// Re-types a tensor whose backend was checked by `TypeId` to be `To`.
+fn retype<From: Backend, To: Backend, const D: usize>(t: Tensor<From, D>) -> Tensor<To, D> {
+    let boxed: Box<dyn Any> = Box::new(t);
+    *boxed.downcast::<Tensor<To, D>>().expect("backend type checked by TypeId")
+}
+
+fn eligible<B: Backend, const D: usize>(lhs: &Tensor<B, D>, rhs: &Tensor<B, D>) -> bool {
+    let (l, r) = (lhs.dims(), rhs.dims());
+    let dtype_ok = matches!(lhs.dtype(), DType::F32 | DType::BF16 | DType::F16) && lhs.dtype() == rhs.dtype();
+    let fits = |x: usize| x > 0 && x <= i32::MAX as usize;
+    D >= 2
+        && dtype_ok
+        && l[..D - 2] == r[..D - 2]
+        && l[D - 1] == r[D - 2]
+        && fits(l[D - 2])
+        && fits(l[D - 1])
+        && fits(r[D - 1])
+        && fits(l[..D - 2].iter().product())
+}
+
+/// `Ok(lhs · rhs)` through cuBLAS when the backend and operands allow it, else the operands back.
+pub(crate) fn try_matmul<B: Backend, const D: usize>(
+    lhs: Tensor<B, D>,
+    rhs: Tensor<B, D>,
+) -> Result<Tensor<B, D>, (Tensor<B, D>, Tensor<B, D>)> {
+    if !crate::fast_path_enabled() || !is_cuda_backend::<B>() || !eligible(&lhs, &rhs) || !cublas_available() {
+        return Err((lhs, rhs));
+    }
+    if TypeId::of::<B>() == TypeId::of::<Diff>() {
+        let out = autodiff_op::matmul(retype::<B, Diff, D>(lhs), retype::<B, Diff, D>(rhs));
+        return Ok(retype::<Diff, B, D>(out));
+    }
+    let out = fusion_op::matmul_tensor(retype::<B, Fused, D>(lhs), retype::<B, Fused, D>(rhs));
+    Ok(retype::<Fused, B, D>(out))
+}
+
+/// `Ok(softmax(mask(scores · scale)))` as one autodiff node for `Autodiff<Cuda>`, else the inputs back.
+pub(crate) fn try_masked_softmax<B: Backend>(
+    scores: Tensor<B, 4>,
+    mask: Tensor<B, 4, Bool>,
+    scale: f64,
+) -> Result<Tensor<B, 4>, (Tensor<B, 4>, Tensor<B, 4, Bool>)> {
+    if !crate::fast_path_enabled() || TypeId::of::<B>() != TypeId::of::<Diff>() {
+        return Err((scores, mask));
+    }
+    let boxed: Box<dyn Any> = Box::new(mask);
+    let mask = *boxed.downcast::<Tensor<Diff, 4, Bool>>().expect("backend type checked by TypeId");
+    Ok(retype::<Diff, B, 4>(softmax_op::masked_softmax(retype::<B, Diff, 4>(scores), mask, scale)))
+}

@@ -1,0 +1,149 @@
+//! GPU checks of the cuBLAS fast path (run on a CUDA machine: `cargo test -p rmd-kernels
+//! --features cuda`). Values and gradients against f64 host references on fresh random inputs,
+//! in f32 and bf16, for every operand layout the model produces; attention against burn's own.
+#![cfg(feature = "cuda")]
+
+use burn::backend::{Autodiff, Cuda};
+use burn::tensor::module::attention as burn_attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, DType, Distribution, FloatDType, Tensor, TensorData};
+
+type F = Cuda<f32, i32>;
+type B = Autodiff<F>;
+
+fn host<const D: usize>(t: &Tensor<B, D>) -> Vec<f64> {
+    t.to_data().convert::<f64>().to_vec().unwrap()
+}
+
+/// Row-major `[batch, m, k] x [batch, k, n]` on the host in f64.
+fn host_matmul(a: &[f64], b: &[f64], batch: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut c = vec![0.0; batch * m * n];
+    for p in 0..batch {
+        for i in 0..m {
+            for l in 0..k {
+                let x = a[(p * m + i) * k + l];
+                for j in 0..n {
+                    c[(p * m + i) * n + j] += x * b[(p * k + l) * n + j];
+                }
+            }
+        }
+    }
+    c
+}
+
+fn transpose_last(x: &[f64], batch: usize, r: usize, c: usize) -> Vec<f64> {
+    let mut t = vec![0.0; x.len()];
+    for p in 0..batch {
+        for i in 0..r {
+            for j in 0..c {
+                t[(p * c + j) * r + i] = x[(p * r + i) * c + j];
+            }
+        }
+    }
+    t
+}
+
+fn max_rel(got: &[f64], want: &[f64]) -> f64 {
+    assert!(got.iter().all(|x| x.is_finite()), "non-finite values");
+    let scale = want.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-12);
+    got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
+}
+
+/// `a · b` (b given as stored, optionally used transposed) with gradients, vs the host.
+fn check(batch: usize, m: usize, k: usize, n: usize, b_transposed: bool, dtype: FloatDType, tol: f64) {
+    assert!(rmd_kernels::has_fast_matmul::<B>(), "cuBLAS path must be active on this machine");
+    let device = Default::default();
+    let a = Tensor::<B, 3>::random([batch, m, k], Distribution::Normal(0.0, 1.0), &device).cast(dtype);
+    let stored = if b_transposed { [batch, n, k] } else { [batch, k, n] };
+    let b = Tensor::<B, 3>::random(stored, Distribution::Normal(0.0, 1.0), &device).cast(dtype);
+    let (a, b) = (a.require_grad(), b.require_grad());
+    let b_used = if b_transposed { b.clone().swap_dims(1, 2) } else { b.clone() };
+    let c = rmd_kernels::matmul(a.clone(), b_used);
+    assert_eq!(c.dtype(), DType::from(dtype));
+    let w = Tensor::<B, 3>::random([batch, m, n], Distribution::Normal(0.0, 1.0), &device).cast(dtype);
+    let grads = (c.clone().cast(FloatDType::F32) * w.clone().cast(FloatDType::F32)).sum().backward();
+
+    let (ha, hb_stored, hw) = (host(&a), host(&b), host(&w));
+    let hb = if b_transposed { transpose_last(&hb_stored, batch, n, k) } else { hb_stored };
+    let want = host_matmul(&ha, &hb, batch, m, k, n);
+    let rel = max_rel(&host(&c), &want);
+    assert!(rel < tol, "C {batch}x{m}x{k}x{n} bT={b_transposed} {dtype:?}: rel {rel:.2e}");
+    // dA = W·Bᵀ, dB = Aᵀ·W (then stored layout for b).
+    let da = host_matmul(&hw, &transpose_last(&hb, batch, k, n), batch, m, n, k);
+    let db = host_matmul(&transpose_last(&ha, batch, m, k), &hw, batch, k, m, n);
+    let db = if b_transposed { transpose_last(&db, batch, k, n) } else { db };
+    let (ga, gb) = (a.grad(&grads).unwrap(), b.grad(&grads).unwrap());
+    let ga: Vec<f64> = ga.to_data().convert::<f64>().to_vec().unwrap();
+    let gb: Vec<f64> = gb.to_data().convert::<f64>().to_vec().unwrap();
+    let (ra, rb) = (max_rel(&ga, &da), max_rel(&gb, &db));
+    assert!(ra < tol && rb < tol, "grads {batch}x{m}x{k}x{n} bT={b_transposed} {dtype:?}: dA {ra:.2e} dB {rb:.2e}");
+    println!("{batch}x{m}x{k}x{n} bT={b_transposed} {dtype:?}: C {rel:.2e} dA {ra:.2e} dB {rb:.2e}");
+}
+
+#[test]
+fn matmul_values_and_gradients_match_the_host() {
+    for dtype in [FloatDType::F32, FloatDType::BF16] {
+        // bf16 inputs and outputs round to 8 bits of mantissa: 2^-8 relative per element.
+        let tol = if dtype == FloatDType::F32 { 1e-5 } else { 1.5e-2 };
+        check(1, 37, 64, 96, false, dtype, tol); // a Linear: [rows·len, in] x [in, out]
+        check(1, 50, 64, 131, true, dtype, tol); // the LM head: h · Wᵀ
+        check(6, 17, 8, 17, true, dtype, tol); // attention scores q · kᵀ
+        check(6, 17, 17, 8, false, dtype, tol); // attention context p · v
+        check(2, 1, 5, 3, false, dtype, tol); // single-row matrices
+    }
+}
+
+#[test]
+fn linear_folds_leading_dims_and_adds_bias() {
+    let device = Default::default();
+    let x = Tensor::<F, 3>::random([3, 11, 24], Distribution::Normal(0.0, 1.0), &device);
+    let w = Tensor::<F, 2>::random([24, 40], Distribution::Normal(0.0, 1.0), &device);
+    let b = Tensor::<F, 1>::random([40], Distribution::Normal(0.0, 1.0), &device);
+    let fast: Vec<f64> = rmd_kernels::linear(x.clone(), w.clone(), Some(b.clone())).to_data().convert::<f64>().to_vec().unwrap();
+    let (hx, hw, hb): (Vec<f64>, Vec<f64>, Vec<f64>) = (
+        x.to_data().convert::<f64>().to_vec().unwrap(),
+        w.to_data().convert::<f64>().to_vec().unwrap(),
+        b.to_data().convert::<f64>().to_vec().unwrap(),
+    );
+    let mut want = host_matmul(&hx, &hw, 1, 33, 24, 40);
+    for (i, v) in want.iter_mut().enumerate() {
+        *v += hb[i % 40];
+    }
+    let rel = max_rel(&fast, &want);
+    assert!(rel < 1e-5, "linear rel {rel:.2e}");
+}
+
+#[test]
+fn fast_attention_matches_burn_attention_with_gradients() {
+    let device = Default::default();
+    let (rows, heads, len, d) = (2, 4, 33, 16);
+    let mk = || Tensor::<B, 4>::random([rows, heads, len, d], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let (q, k, v) = (mk(), mk(), mk());
+    let mut m = vec![false; rows * heads * len * len];
+    for r in 0..rows {
+        for h in 0..heads {
+            for i in 0..len {
+                for j in 0..len {
+                    m[((r * heads + h) * len + i) * len + j] = j > i || (r == 1 && (j < 5 || i < 5));
+                }
+            }
+        }
+    }
+    let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(m, [rows, heads, len, len]), &device);
+    let w = Tensor::<B, 4>::random([rows, heads, len, d], Distribution::Normal(0.0, 1.0), &device);
+    let fast = rmd_kernels::attention(q.clone(), k.clone(), v.clone(), mask.clone(), 0.25);
+    let opts = AttentionModuleOptions { scale: Some(0.25), softcap: None, is_causal: false };
+    let plain = burn_attention(q.clone(), k.clone(), v.clone(), Some(mask), None, opts);
+    let rel = max_rel(&host(&fast), &host(&plain));
+    // burn's own CUDA f32 matmul is not bit-faithful f32 (see docs/benchmarks.md), hence 1e-3.
+    assert!(rel < 1e-3, "attention values rel {rel:.2e}");
+    let g1 = (fast * w.clone()).sum().backward();
+    let g2 = (plain * w).sum().backward();
+    for (name, t) in [("q", &q), ("k", &k), ("v", &v)] {
+        let a: Vec<f64> = t.grad(&g1).unwrap().to_data().convert::<f64>().to_vec().unwrap();
+        let b: Vec<f64> = t.grad(&g2).unwrap().to_data().convert::<f64>().to_vec().unwrap();
+        let rel = max_rel(&a, &b);
+        assert!(rel < 1e-3, "grad {name} rel {rel:.2e}");
+        println!("attention grad {name}: rel {rel:.2e}");
+    }
+}
