@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::logprobs::TeacherLogprobs;
 use crate::message::Conversation;
 
 /// Free-form metadata carried with a row (source subset, original chosen, provenance...).
@@ -25,6 +26,10 @@ pub struct PreferencePair {
     pub margin: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher_response: Option<String>,
+    /// The teacher's top-k log-probs over `teacher_response`, token by token, when synthesis
+    /// recorded them (the stored-distribution source of the KL regularizer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_logprobs: Option<TeacherLogprobs>,
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub metadata: Metadata,
 }
@@ -45,6 +50,7 @@ impl PreferencePair {
             rejected_score: None,
             margin: None,
             teacher_response: None,
+            teacher_logprobs: None,
             metadata: Metadata::new(),
         }
     }

@@ -555,3 +555,45 @@ fn ids() {
         .collect();
     assert_eq!(ids, ["train-00000:0", "train-00000:1"]);
 }
+
+#[test]
+fn teacher_logprobs_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = r#""prompt": "p", "chosen": "c", "rejected": "r", "teacher_response": "t""#;
+    let cases: [(String, &str, RowErrorKind); 11] = [
+        (format!(r#"{{{base}, "teacher_logprobs": {{"text": "t"}}}}"#), "teacher_logprobs", RowErrorKind::WrongType),
+        (format!(r#"{{{base}, "teacher_logprobs": []}}"#), "teacher_logprobs", RowErrorKind::BadValue),
+        (format!(r#"{{{base}, "teacher_logprobs": [1]}}"#), "teacher_logprobs[0]", RowErrorKind::WrongType),
+        (format!(r#"{{{base}, "teacher_logprobs": [{{"text": "t"}}]}}"#), "teacher_logprobs[0].logprob", RowErrorKind::MissingField),
+        (format!(r#"{{{base}, "teacher_logprobs": [{{"text": "t", "logprob": "-1"}}]}}"#), "teacher_logprobs[0].logprob", RowErrorKind::WrongType),
+        (format!(r#"{{{base}, "teacher_logprobs": [{{"text": "t", "logprob": 0.5}}]}}"#), "teacher_logprobs[0].logprob", RowErrorKind::BadValue),
+        (format!(r#"{{{base}, "teacher_logprobs": [{{"logprob": -1}}]}}"#), "teacher_logprobs[0]", RowErrorKind::BadValue),
+        (format!(r#"{{{base}, "teacher_logprobs": [{{"id": -3, "logprob": -1}}]}}"#), "teacher_logprobs[0].id", RowErrorKind::BadValue),
+        (
+            format!(r#"{{{base}, "teacher_logprobs": [{{"text": "t", "logprob": -1, "top": [{{"text": "u", "logprob": -1, "bytes": [300]}}]}}]}}"#),
+            "teacher_logprobs[0].top[0].bytes[0]",
+            RowErrorKind::BadValue,
+        ),
+        (
+            format!(r#"{{{base}, "teacher_logprobs": [{{"text": "t", "logprob": -1, "top": [{{"text": "u", "logprob": -1, "rank": 1}}]}}]}}"#),
+            "teacher_logprobs[0].top[0].rank",
+            RowErrorKind::BadValue,
+        ),
+        (
+            r#"{"prompt": "p", "chosen": "c", "rejected": "r", "teacher_logprobs": [{"text": "t", "logprob": -1}]}"#.to_string(),
+            "teacher_logprobs",
+            RowErrorKind::BadValue,
+        ),
+    ];
+    for (i, (line, field, kind)) in cases.into_iter().enumerate() {
+        let path = write_lines(d, &format!("lp{i}.jsonl"), &[GOOD, line.as_str(), GOOD]);
+        let err = first_pair_error(&path, Some(Layout::Explicit));
+        assert_row_error(&err, &path, 1, Some(field), kind);
+    }
+    // A JSON string holding the list (how some Parquet writers store nested data) reads too.
+    let ok = format!(r#"{{{base}, "teacher_logprobs": "[{{\"text\": \"t\", \"logprob\": -0.5, \"top\": []}}]"}}"#);
+    let path = write_lines(d, "lp_string.jsonl", &[ok.as_str()]);
+    let pairs = rmd_core::io::read_all_pairs(&path, &ReadOptions::new().with_layout(Layout::Explicit)).unwrap();
+    assert_eq!(pairs[0].teacher_logprobs.as_ref().unwrap().tokens[0].token.logprob, -0.5);
+}

@@ -212,6 +212,26 @@ fn writers_refuse_what_their_layout_cannot_represent() {
     let mut empty_id = explicit_pairs().remove(0);
     empty_id.id = String::new();
     assert_eq!(refusal(Layout::Explicit, &empty_id).0, "id");
+
+    // Teacher log-probs: only where the layout has the column, only with a teacher response,
+    // and only valid values.
+    let mut rb = reward_bench_pairs().remove(0);
+    rb.teacher_response = Some("t".into());
+    rb.teacher_logprobs = Some(sample_logprobs());
+    let (field, reason) = refusal(Layout::RewardBench, &rb);
+    assert_eq!(field, "teacher_logprobs");
+    assert!(reason.contains("no teacher_logprobs column"), "{reason}");
+    let mut orphan = explicit_pairs().remove(0);
+    orphan.teacher_response = None;
+    assert_eq!(refusal(Layout::Explicit, &orphan).0, "teacher_logprobs");
+    let mut positive = explicit_pairs().remove(0);
+    positive.teacher_logprobs.as_mut().unwrap().tokens[0].top[1].logprob = 0.5;
+    let (field, reason) = refusal(Layout::Explicit, &positive);
+    assert_eq!(field, "teacher_logprobs[0].top[1].logprob");
+    assert!(reason.contains("positive"), "{reason}");
+    let mut empty = explicit_pairs().remove(0);
+    empty.teacher_logprobs = Some(Default::default());
+    assert_eq!(refusal(Layout::Explicit, &empty).0, "teacher_logprobs");
 }
 
 #[test]
@@ -300,9 +320,12 @@ fn written_json_has_the_documented_shape() {
             "chosen_score",
             "rejected_score",
             "teacher_response",
+            "teacher_logprobs",
             "metadata"
         ]
     );
+    assert_eq!(rows[0]["teacher_logprobs"], serde_json::to_value(sample_logprobs()).unwrap());
+    assert_eq!(rows[1]["teacher_logprobs"], serde_json::Value::Null);
     assert_eq!(
         rows[0]["prompt"],
         serde_json::json!(format!("Question 0: {TRICKY}"))

@@ -1,6 +1,7 @@
 //! The stages of one row (method.md §2): annotate (both orders), optional tie
-//! re-grading, filter, teacher reference, contrastive refinement, calibrated scoring,
-//! final pair. Each is a function of the row plus teacher calls; the row ends kept,
+//! re-grading, filter, teacher reference (with its top-k log-probs when
+//! `teacher.settings.reference_top_logprobs` is set), contrastive refinement, calibrated
+//! scoring, final pair. Each is a function of the row plus teacher calls; the row ends kept,
 //! dropped with a reason, or failed (transient, redone on resume).
 
 use std::collections::BTreeMap;
@@ -219,7 +220,10 @@ async fn run_stages(
         let mut pair = PreferencePair::new(input.id.clone(), input.prompt.clone(), chosen.clone(), rejected.clone());
         pair.chosen_score = Some(chosen_score);
         pair.rejected_score = Some(rejected_score);
-        pair.teacher_response = reference.map(|r| r.text);
+        if let Some(r) = reference {
+            pair.teacher_response = Some(r.text);
+            pair.teacher_logprobs = r.logprobs;
+        }
         metadata.insert("synth".into(), serde_json::Value::Object(synth));
         pair.metadata = metadata;
         return Ok(RowStatus::Kept { pair: Box::new(pair) });
@@ -247,6 +251,7 @@ async fn run_stages(
     pair.chosen_score = Some(calibrated.score);
     pair.rejected_score = Some(rejected_score);
     pair.teacher_response = Some(reference.text.clone());
+    pair.teacher_logprobs = reference.logprobs.clone();
     metadata.insert("original_chosen".into(), json!(chosen));
     metadata.insert("original_chosen_score".into(), json!(chosen_score));
     synth.insert("refine_reasoning".into(), json!(refinement.reasoning));

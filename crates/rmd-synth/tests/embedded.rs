@@ -299,3 +299,47 @@ async fn labeled_pair_files_and_pool_files_as_input() {
     assert_eq!(r.dropped_by_reason.get("filter.tie"), Some(&2));
     assert_eq!(r.kept, 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_logprobs_are_stored_on_the_pairs_and_resume_is_unaffected() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = r#"
+        [input]
+        kind = "world"
+        prompts = 12
+        [output]
+        path = "out/refined.jsonl"
+        [teacher.backend]
+        kind = "embedded"
+        [teacher.settings]
+        reference_top_logprobs = 4
+        "#;
+    let cfg_path = write_config(dir.path(), body);
+    let cfg = SynthConfig::load(&cfg_path).unwrap();
+    let res = run_config(&cfg, &RunOptions::default()).await.unwrap();
+    assert!(res.report.reconciled && res.report.complete, "{}", res.report.summary());
+    let pairs = read_all_pairs(&res.output, &ReadOptions::new()).unwrap();
+    assert!(!pairs.is_empty());
+    for p in &pairs {
+        let y = p.teacher_response.as_deref().unwrap();
+        let lp = p.teacher_logprobs.as_ref().unwrap_or_else(|| panic!("{}: no log-probs", p.id));
+        // Token by token, the stored log-probs spell the stored answer.
+        assert_eq!(lp.concatenated_bytes().unwrap(), y.as_bytes(), "{}", p.id);
+        assert!(lp.tokens.iter().all(|t| (1..=4).contains(&t.top.len()) && t.token.logprob <= 0.0));
+    }
+    // The journal resumes everything; the output is unchanged.
+    let again = run_config(&cfg, &RunOptions::default()).await.unwrap();
+    assert_eq!(again.report.rows_this_run, 0);
+    assert_eq!(read_all_pairs(&res.output, &ReadOptions::new()).unwrap(), pairs);
+
+    // Without the setting: no log-probs, same answers, and the old journal is refused.
+    let plain = SynthConfig::from_toml(&body.replace("reference_top_logprobs = 4", ""), dir.path(), &cfg_path).unwrap();
+    let err = run_config(&plain, &RunOptions::default()).await.unwrap_err();
+    assert!(matches!(err, rmd_synth::SynthError::JournalMismatch { .. }), "{err}");
+    let plain_pairs = run_config(&plain, &RunOptions { restart: true, ..RunOptions::default() }).await.unwrap();
+    let plain_pairs = read_all_pairs(&plain_pairs.output, &ReadOptions::new()).unwrap();
+    assert_eq!(plain_pairs.len(), pairs.len());
+    for (a, b) in plain_pairs.iter().zip(&pairs) {
+        assert_eq!((a.teacher_logprobs.is_none(), &a.teacher_response), (true, &b.teacher_response));
+    }
+}

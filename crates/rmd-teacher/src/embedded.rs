@@ -21,7 +21,7 @@ use crate::canonical::{canonical_json, sha256_hex};
 use crate::error::BackendError;
 use crate::parse::{self, RefineParsePolicy};
 use crate::prompts::markers;
-use crate::request::{ChatRequest, Completion, TokenLogprobs, TopLogprob, Usage};
+use crate::request::{ChatRequest, Completion, GeneratedToken, TeacherLogprobs, TokenLogprob, Usage};
 use crate::world::{self, split_words, Question};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,7 +149,9 @@ impl EmbeddedBackend {
     }
 
     fn rng_for(&self, request: &ChatRequest) -> ChaCha8Rng {
-        let key = sha256_hex(format!("{}|{}", self.cfg.seed, canonical_json(request)).as_bytes());
+        // Asking for log-probs must not change the answer.
+        let answer_request = ChatRequest { top_logprobs: None, ..request.clone() };
+        let key = sha256_hex(format!("{}|{}", self.cfg.seed, canonical_json(&answer_request)).as_bytes());
         let seed = u64::from_str_radix(&key[..16], 16).expect("hex digest");
         ChaCha8Rng::seed_from_u64(seed)
     }
@@ -282,42 +284,69 @@ impl EmbeddedBackend {
         }
     }
 
-    /// Synthetic top-k log-probs over the world's words: the emitted word takes most of the
-    /// mass, neighbouring numbers (or common words) share the rest.
-    fn logprobs(reply: &str, k: u32) -> Vec<TokenLogprobs> {
-        const FILLERS: [&str; 4] = ["The", "is", "It", "."];
-        split_words(reply)
-            .into_iter()
-            .map(|tok| {
-                let p_top = if tok.parse::<i64>().is_ok() { 0.7 } else { 0.9 };
-                let alts: Vec<String> = match tok.parse::<i64>() {
-                    Ok(n) => vec![(n + 1).to_string(), (n - 1).max(0).to_string(), (n + 10).to_string()],
-                    Err(_) => FILLERS.iter().filter(|f| **f != tok).map(|f| f.to_string()).collect(),
-                };
-                let rest = (1.0 - p_top) / (alts.len() as f64 + 1.0);
-                let mut top = vec![TopLogprob { token: tok.to_string(), logprob: f64::ln(p_top) }];
-                top.extend(alts.into_iter().map(|t| TopLogprob { token: t, logprob: rest.ln() }));
-                top.truncate(k as usize);
-                TokenLogprobs { token: tok.to_string(), logprob: f64::ln(p_top), top }
-            })
-            .collect()
+    /// Top-k log-probs of `reply`, token by token. For an answer to a world question they
+    /// come from the teacher's own distribution over its answers (see [`answer_distribution`]):
+    /// at each position, the probability of every next token given the tokens so far. Past a
+    /// token that distribution does not produce (other replies, or text it cannot generate),
+    /// each token gets a fixed sub-distribution: the emitted token most, its numeric
+    /// neighbours or a few common words the rest. Deterministic.
+    fn logprobs(reply: &str, question: Option<&Question>, k: u32) -> TeacherLogprobs {
+        let tokens = reply_tokens(reply);
+        let candidates = question.map(answer_distribution).unwrap_or_default();
+        let mut alive: Vec<&(Vec<String>, f64)> = candidates.iter().collect();
+        let mut out = Vec::with_capacity(tokens.len());
+        for (i, tok) in tokens.iter().enumerate() {
+            let mut next: Vec<(String, f64)> = Vec::new();
+            let total: f64 = alive.iter().map(|c| c.1).sum();
+            for (seq, p) in &alive {
+                if let Some(t) = seq.get(i) {
+                    match next.iter_mut().find(|(x, _)| x == t) {
+                        Some((_, m)) => *m += p / total,
+                        None => next.push((t.clone(), p / total)),
+                    }
+                }
+            }
+            let dist = match next.iter().find(|(x, _)| x == tok) {
+                Some(_) => {
+                    alive.retain(|c| c.0.get(i).is_some_and(|t| t == tok));
+                    next
+                }
+                None => {
+                    alive.clear();
+                    fallback_distribution(tok)
+                }
+            };
+            let logprob = dist.iter().find(|(x, _)| x == tok).map(|(_, p)| p.ln()).expect("the emitted token is listed");
+            let mut top: Vec<(String, f64)> = dist;
+            top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            top.truncate(k as usize);
+            out.push(GeneratedToken {
+                token: TokenLogprob::text(*tok, logprob),
+                top: top.into_iter().map(|(t, p)| TokenLogprob::text(t, p.ln())).collect(),
+            });
+        }
+        TeacherLogprobs::new(out)
     }
 
     /// Answers a request synchronously (no latency); the async path adds the latency.
     pub fn reply(&self, request: &ChatRequest) -> Completion {
         let mut rng = self.rng_for(request);
         let temperature = request.sampling.temperature.unwrap_or(1.0);
+        let mut question = None;
         let text = match classify(&request.messages) {
             Some(Ask::Judge { prompt }) => self.judge(&mut rng, prompt),
             Some(Ask::Refine { prompt }) => self.refine(&mut rng, prompt),
             Some(Ask::Calibrate { refine_prompt, refine_reply, turn }) => {
                 self.calibrate(&mut rng, refine_prompt, refine_reply, turn)
             }
-            Some(Ask::Answer { text }) => self.answer(&mut rng, text, temperature),
+            Some(Ask::Answer { text }) => {
+                question = Question::find_in(text);
+                self.answer(&mut rng, text, temperature)
+            }
             None => "There is no question to answer.".into(),
         };
         let usage = Usage { prompt_tokens: word_count(&request.messages), completion_tokens: split_words(&text).len() as u64 };
-        let logprobs = request.top_logprobs.map(|k| Self::logprobs(&text, k));
+        let logprobs = request.top_logprobs.map(|k| Self::logprobs(&text, question.as_ref(), k));
         Completion {
             text,
             reasoning: None,
@@ -328,6 +357,59 @@ impl EmbeddedBackend {
             cached: false,
         }
     }
+}
+
+/// A reply as a server's tokens: every word or punctuation mark of [`split_words`] with
+/// the whitespace before it, so the tokens concatenate to the reply (trailing whitespace is
+/// a token of its own).
+fn reply_tokens(reply: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    for w in split_words(reply) {
+        let end = w.as_ptr() as usize - reply.as_ptr() as usize + w.len();
+        out.push(&reply[from..end]);
+        from = end;
+    }
+    if from < reply.len() {
+        out.push(&reply[from..]);
+    }
+    out
+}
+
+/// The answers the teacher might give to `q`, as token sequences with probabilities: the
+/// plain answer forms (the reference form most likely) times the answer number (the right one
+/// most likely, near misses the rest; never negative). Sums to 1.
+fn answer_distribution(q: &Question) -> Vec<(Vec<String>, f64)> {
+    const FORMS: [(&str, f64); 4] = [("The answer is {c}.", 0.55), ("{a} {op} {b} is {c}.", 0.35), ("It is {c}.", 0.07), ("{c}.", 0.03)];
+    let c = q.answer();
+    let numbers: Vec<(i64, f64)> =
+        [(c, 0.84), (c + 1, 0.05), (c - 1, 0.05), (c + 2, 0.02), (c - 2, 0.02), (c + 10, 0.02)].into_iter().filter(|(n, _)| *n >= 0).collect();
+    let mass: f64 = numbers.iter().map(|(_, p)| p).sum();
+    let mut out = Vec::new();
+    for (form, pf) in FORMS {
+        for &(n, pn) in &numbers {
+            let text = form.replace("{a}", &q.a.to_string()).replace("{op}", q.op.word()).replace("{b}", &q.b.to_string()).replace("{c}", &n.to_string());
+            out.push((reply_tokens(&text).into_iter().map(String::from).collect(), pf * pn / mass));
+        }
+    }
+    out
+}
+
+/// A token outside the answer distribution: 0.9 on the token (0.7 for a number), the rest
+/// spread over its numeric neighbours or a few common words, with the token's leading space.
+fn fallback_distribution(tok: &str) -> Vec<(String, f64)> {
+    const FILLERS: [&str; 4] = ["The", "is", "It", "."];
+    let word = tok.trim_start();
+    let space = &tok[..tok.len() - word.len()];
+    let alts: Vec<String> = match word.parse::<i64>() {
+        Ok(n) => [n + 1, n - 1, n + 10].into_iter().filter(|x| *x >= 0).map(|x| format!("{space}{x}")).collect(),
+        Err(_) => FILLERS.iter().filter(|f| **f != word).map(|f| format!("{space}{f}")).collect(),
+    };
+    let p_top = if word.parse::<i64>().is_ok() { 0.7 } else { 0.9 };
+    let rest = (1.0 - p_top) / alts.len() as f64;
+    let mut out = vec![(tok.to_string(), p_top)];
+    out.extend(alts.into_iter().map(|a| (a, rest)));
+    out
 }
 
 impl ChatBackend for EmbeddedBackend {
@@ -405,14 +487,51 @@ mod tests {
     }
 
     #[test]
-    fn logprobs_are_a_subprobability_per_token() {
-        let lp = EmbeddedBackend::logprobs("The answer is 12.", 3);
-        assert_eq!(lp.len(), 5);
-        for t in &lp {
-            assert_eq!(t.top.len(), 3);
-            assert_eq!(t.top[0].token, t.token);
-            let mass: f64 = t.top.iter().map(|x| x.logprob.exp()).sum();
-            assert!(mass <= 1.0 + 1e-12);
+    fn answer_logprobs_follow_the_teacher_distribution() {
+        let q = Question { a: 7, op: world::Op::Plus, b: 5 };
+        let lp = EmbeddedBackend::logprobs("The answer is 12.", Some(&q), 3);
+        let texts: Vec<&str> = lp.tokens.iter().map(|t| t.token.text.as_deref().unwrap()).collect();
+        assert_eq!(texts, ["The", " answer", " is", " 12", "."]);
+        assert_eq!(lp.concatenated_bytes().unwrap(), b"The answer is 12.");
+        // First token: the forms' first words; "7" opens "7 plus 5 is 12.", "12" opens "12.".
+        let first: Vec<(&str, f64)> = lp.tokens[0].top.iter().map(|t| (t.text.as_deref().unwrap(), t.logprob.exp())).collect();
+        assert_eq!(first.iter().map(|x| x.0).collect::<Vec<_>>(), ["The", "7", "It"]);
+        for ((_, p), want) in first.iter().zip([0.55, 0.35, 0.07]) {
+            assert!((p - want).abs() < 1e-12, "{first:?}");
         }
+        // After "The": " answer" is certain.
+        assert!(lp.tokens[1].token.logprob.abs() < 1e-12);
+        // The number: 0.84 on the right one, then the near misses (ties broken by text).
+        let num: Vec<(&str, f64)> = lp.tokens[3].top.iter().map(|t| (t.text.as_deref().unwrap(), t.logprob.exp())).collect();
+        assert_eq!(num.iter().map(|x| x.0).collect::<Vec<_>>(), [" 12", " 11", " 13"]);
+        assert!((num[0].1 - 0.84).abs() < 1e-12 && (num[1].1 - 0.05).abs() < 1e-12, "{num:?}");
+        assert_eq!(lp.tokens[3].token.logprob, lp.tokens[3].top[0].logprob);
+        // Every position is a (sub-)distribution; k = 0 keeps the sampled tokens only.
+        for t in &EmbeddedBackend::logprobs("The answer is 12.", Some(&q), 50).tokens {
+            let mass: f64 = t.top.iter().map(|x| x.logprob.exp()).sum();
+            assert!((mass - 1.0).abs() < 1e-9, "{mass}");
+        }
+        assert!(EmbeddedBackend::logprobs("The answer is 12.", Some(&q), 0).tokens.iter().all(|t| t.top.is_empty()));
+    }
+
+    #[test]
+    fn off_distribution_text_gets_the_fallback_and_answers_do_not_depend_on_logprobs() {
+        let lp = EmbeddedBackend::logprobs("Sure! It is **12**.", None, 4);
+        assert_eq!(lp.concatenated_bytes().unwrap(), b"Sure! It is **12**.");
+        let twelve = &lp.tokens[6];
+        assert_eq!(twelve.token.text.as_deref(), Some("12"));
+        assert!((twelve.token.logprob.exp() - 0.7).abs() < 1e-12);
+        assert_eq!(twelve.top.iter().map(|t| t.text.as_deref().unwrap()).collect::<Vec<_>>(), ["12", "11", "13", "22"]);
+        // A zero answer has no negative neighbour.
+        let zero = EmbeddedBackend::logprobs("0", None, 5);
+        assert_eq!(zero.tokens[0].top.len(), 3);
+        // Same request with and without log-probs: the same answer.
+        let t = EmbeddedBackend::new(EmbeddedConfig::default());
+        let mut r = ChatRequest::new(vec![Message::user("What is 8 times 3?")], Sampling::reference_default());
+        let plain = t.reply(&r);
+        r.top_logprobs = Some(5);
+        let with = t.reply(&r);
+        assert_eq!(plain.text, with.text);
+        assert_eq!(with.logprobs.unwrap().concatenated_bytes().unwrap(), with.text.as_bytes());
     }
 }

@@ -79,6 +79,9 @@ pub enum ParseError {
     Empty { what: String },
     #[error("the reply was cut off at the token limit before {what} was complete")]
     Truncated { what: String },
+    /// Token log-probs were requested but do not fit the kept answer.
+    #[error("the token log-probs do not match the answer: {message}")]
+    Logprobs { message: String },
 }
 
 /// Which of the teacher's uses a call served.

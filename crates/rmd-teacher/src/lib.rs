@@ -25,6 +25,7 @@ pub mod cache;
 pub mod canonical;
 pub mod embedded;
 pub mod error;
+pub mod logprobs;
 #[cfg(feature = "mock-server")]
 pub mod mock_server;
 pub mod openai;
@@ -41,7 +42,7 @@ pub use error::{BackendError, ParseError, Task, TeacherError};
 pub use openai::{OpenAiBackend, OpenAiConfig};
 pub use parse::{ExtractRoute, RefineParsePolicy, ScoreRange};
 pub use prompts::{PromptError, PromptKind, PromptSet};
-pub use request::{ChatRequest, Completion, Sampling, TokenLogprobs, TopLogprob, Usage};
+pub use request::{ChatRequest, Completion, GeneratedToken, Sampling, TeacherLogprobs, TokenLogprob, Usage};
 pub use teacher::{
     format_score, CalibratedScore, CallLog, ChatTeacher, Generation, Judgment, Refinement, Teacher, TeacherInfo,
     TeacherSettings, TeacherStats,

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::backend::ChatBackend;
 use crate::canonical::sha256_hex;
-use crate::request::{ChatRequest, Completion, Sampling};
+use crate::request::{ChatRequest, Completion, Sampling, TokenLogprob};
 
 /// What the server does with one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,8 +33,11 @@ pub enum Fault {
     Delay(Duration),
     /// 200 with a body that is not valid JSON.
     Malformed,
-    /// 200 with this assistant text instead of the real answer.
+    /// 200 with this assistant text instead of the real answer (the rest of the
+    /// completion, log-probs included, is the real answer's).
     Text(String),
+    /// 200 with this JSON body verbatim.
+    Body(Value),
 }
 
 /// What a fault plan sees about a request.
@@ -173,11 +176,27 @@ pub fn request_from_body(body: &Value) -> Result<ChatRequest, String> {
 
 /// A completion in the chat-completions response schema.
 pub fn completion_body(c: &Completion, index: u64) -> Value {
+    // OpenAI's shape: `token` (vLLM's `token_id:<id>` when only the id is known), `logprob`,
+    // `bytes`, and per generated token a `top_logprobs` list.
+    let wire = |t: &TokenLogprob| {
+        let token = match (&t.text, t.id, &t.bytes) {
+            (Some(x), _, _) => x.clone(),
+            (None, Some(id), _) => format!("token_id:{id}"),
+            (None, None, b) => String::from_utf8_lossy(b.as_deref().unwrap_or_default()).into_owned(),
+        };
+        json!({"token": token, "logprob": t.logprob, "bytes": t.token_bytes().map(|b| b.to_vec())})
+    };
     let logprobs = c.logprobs.as_ref().map(|lp| {
-        json!({ "content": lp.iter().map(|t| json!({
-            "token": t.token, "logprob": t.logprob,
-            "top_logprobs": t.top.iter().map(|x| json!({"token": x.token, "logprob": x.logprob})).collect::<Vec<_>>()
-        })).collect::<Vec<_>>() })
+        let content: Vec<Value> = lp
+            .tokens
+            .iter()
+            .map(|g| {
+                let mut v = wire(&g.token);
+                v["top_logprobs"] = Value::Array(g.top.iter().map(wire).collect());
+                v
+            })
+            .collect();
+        json!({ "content": content })
     });
     json!({
         "id": format!("mock-{index}"),
@@ -255,6 +274,7 @@ async fn respond(state: &Arc<ServerState>, body: Bytes) -> Response {
             answer(None).await
         }
         Fault::Text(t) => answer(Some(t)).await,
+        Fault::Body(v) => axum::Json(v).into_response(),
         Fault::Malformed => {
             (StatusCode::OK, [("content-type", "application/json")], "{\"choices\": [{\"message\": ").into_response()
         }

@@ -1,6 +1,7 @@
 //! What is sent to a chat backend and what comes back, independent of any wire format.
 
 use rmd_core::Message;
+pub use rmd_core::{GeneratedToken, TeacherLogprobs, TokenLogprob};
 use serde::{Deserialize, Serialize};
 
 /// Sampling parameters of one request. `None` fields are not sent, so the server's
@@ -88,21 +89,6 @@ impl Usage {
     }
 }
 
-/// One alternative at a token position.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TopLogprob {
-    pub token: String,
-    pub logprob: f64,
-}
-
-/// A generated token, its log-probability and the top alternatives the server returned.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenLogprobs {
-    pub token: String,
-    pub logprob: f64,
-    pub top: Vec<TopLogprob>,
-}
-
 /// The answer to a [`ChatRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Completion {
@@ -115,8 +101,9 @@ pub struct Completion {
     pub finish_reason: Option<String>,
     #[serde(default)]
     pub usage: Usage,
+    /// Per generated token, the sampled token and the top alternatives (when requested).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logprobs: Option<Vec<TokenLogprobs>>,
+    pub logprobs: Option<TeacherLogprobs>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Served from the response cache (set by the cache, never stored in it).

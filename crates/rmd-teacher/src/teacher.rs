@@ -14,7 +14,7 @@ use crate::backend::{BackendInfo, BackendStats, BoxFuture, ChatBackend};
 use crate::error::{ParseError, Task, TeacherError};
 use crate::parse::{self, ExtractRoute, RefineParsePolicy, ScoreRange};
 use crate::prompts::{PromptKind, PromptSet};
-use crate::request::{ChatRequest, Completion, Sampling, Usage};
+use crate::request::{ChatRequest, Completion, Sampling, TeacherLogprobs, Usage};
 
 /// What a task cost and what the teacher said, attempt by attempt.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -64,6 +64,10 @@ pub struct Judgment {
 pub struct Generation {
     /// The answer with thinking blocks removed.
     pub text: String,
+    /// The top-k log-probs of exactly the tokens of `text` (when requested through
+    /// [`TeacherSettings::reference_top_logprobs`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<TeacherLogprobs>,
     pub completion: Completion,
     pub log: CallLog,
 }
@@ -166,6 +170,10 @@ pub struct TeacherSettings {
     /// Range of calibrated scores.
     pub calibrate_range: ScoreRange,
     pub refine_parse: RefineParsePolicy,
+    /// Record the top-k log-probs of every token of the teacher's own answer y_T (for the
+    /// stored-distribution KL regularizer). `Some(0)` records the sampled tokens only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_top_logprobs: Option<u32>,
 }
 
 impl Default for TeacherSettings {
@@ -179,6 +187,7 @@ impl Default for TeacherSettings {
             judge_range: ScoreRange::default(),
             calibrate_range: ScoreRange::default(),
             refine_parse: RefineParsePolicy::default(),
+            reference_top_logprobs: None,
         }
     }
 }
@@ -246,12 +255,13 @@ impl<B: ChatBackend> ChatTeacher<B> {
         task: Task,
         mut messages: Vec<Message>,
         sampling: &Sampling,
+        top_logprobs: Option<u32>,
         parse: impl Fn(&Completion) -> Result<T, ParseError>,
     ) -> Result<(T, Vec<Message>, Completion, CallLog), TeacherError> {
         let mut log = CallLog::default();
         let mut attempt = 0u32;
         loop {
-            let request = ChatRequest::new(messages.clone(), sampling.clone());
+            let request = ChatRequest { messages: messages.clone(), sampling: sampling.clone(), top_logprobs };
             let completion = match self.backend.complete(&request).await {
                 Ok(c) => c,
                 Err(source) => return Err(TeacherError::Backend { task, source, log: Box::new(log) }),
@@ -307,7 +317,7 @@ impl<B: ChatBackend> Teacher for ChatTeacher<B> {
             )?;
             let range = self.settings.judge_range;
             let ((score_a, score_b), _, completion, log) = self
-                .ask(Task::Judge, vec![Message::user(text)], &self.settings.judge, |c| {
+                .ask(Task::Judge, vec![Message::user(text)], &self.settings.judge, None, |c| {
                     parse::parse_pair_scores(&c.text, range)
                 })
                 .await?;
@@ -322,8 +332,18 @@ impl<B: ChatBackend> Teacher for ChatTeacher<B> {
                 Some(text) => vec![Message::user(text)],
                 None => prompt.messages().to_vec(),
             };
+            let top_logprobs = self.settings.reference_top_logprobs;
+            if top_logprobs.is_some() && !self.backend.supports_logprobs() {
+                return Err(TeacherError::Unsupported {
+                    task: Task::Reference,
+                    message: format!(
+                        "reference_top_logprobs is set but backend {} does not return log-probs",
+                        self.backend.info().kind
+                    ),
+                });
+            }
             let (text, _, completion, log) = self
-                .ask(Task::Reference, messages, &self.settings.reference, |c| {
+                .ask(Task::Reference, messages, &self.settings.reference, top_logprobs, |c| {
                     if c.truncated() {
                         return Err(ParseError::Truncated { what: "the answer".into() });
                     }
@@ -335,7 +355,30 @@ impl<B: ChatBackend> Teacher for ChatTeacher<B> {
                     }
                 })
                 .await?;
-            Ok(Generation { text, completion, log })
+            // Log-probs that do not fit the kept answer end the task without a re-ask: the
+            // answer itself was fine, and asking the model about token alignment is pointless.
+            let logprobs = match top_logprobs {
+                None => None,
+                Some(_) => {
+                    let fitted = match &completion.logprobs {
+                        None => Err("log-probs were requested but the reply has none".to_string()),
+                        Some(lp) => crate::logprobs::align_logprobs(lp, &completion.text, &text),
+                    };
+                    match fitted {
+                        Ok(lp) => Some(lp),
+                        Err(message) => {
+                            self.unparseable[task_index(Task::Reference)].fetch_add(1, Ordering::Relaxed);
+                            return Err(TeacherError::Unparseable {
+                                task: Task::Reference,
+                                attempts: log.calls,
+                                last: ParseError::Logprobs { message },
+                                log: Box::new(log),
+                            });
+                        }
+                    }
+                }
+            };
+            Ok(Generation { text, logprobs, completion, log })
         })
     }
 
@@ -353,7 +396,7 @@ impl<B: ChatBackend> Teacher for ChatTeacher<B> {
             )?;
             let policy = self.settings.refine_parse;
             let (parsed, messages, _, log) = self
-                .ask(Task::Refine, vec![Message::user(text)], &self.settings.refine, |c| {
+                .ask(Task::Refine, vec![Message::user(text)], &self.settings.refine, None, |c| {
                     parse::parse_refinement(&c.text, c.truncated(), policy)
                 })
                 .await?;
@@ -386,7 +429,7 @@ impl<B: ChatBackend> Teacher for ChatTeacher<B> {
             messages.push(Message::user(turn));
             let range = self.settings.calibrate_range;
             let (score, _, _, log) = self
-                .ask(Task::Calibrate, messages, &self.settings.calibrate, |c| parse::parse_score(&c.text, range))
+                .ask(Task::Calibrate, messages, &self.settings.calibrate, None, |c| parse::parse_score(&c.text, range))
                 .await?;
             Ok(CalibratedScore { score, log })
         })

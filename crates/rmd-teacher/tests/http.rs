@@ -159,8 +159,10 @@ async fn the_four_uses_work_over_http() {
     assert_eq!(c.score, 9.0);
     let g = t.generate(&[Message::user("What is 8 times 3?")], &Sampling::greedy(16), Some(2)).await.unwrap();
     let lp = g.logprobs.unwrap();
-    assert_eq!(lp.iter().map(|x| x.token.as_str()).collect::<String>(), "Theansweris24.");
-    assert!(lp.iter().all(|x| x.top.len() == 2));
+    let texts: Vec<&str> = lp.tokens.iter().map(|x| x.token.text.as_deref().unwrap()).collect();
+    assert_eq!(texts, ["The", " answer", " is", " 24", "."]);
+    // Up to 2 alternatives: fewer where the teacher's distribution has fewer tokens.
+    assert_eq!(lp.tokens.iter().map(|x| x.top.len()).collect::<Vec<_>>(), [2, 1, 1, 2, 1]);
     let usage = t.stats().backend;
     assert_eq!(usage.requests, 4);
     assert!(usage.prompt_tokens > 0 && usage.completion_tokens > 0);
@@ -220,4 +222,69 @@ async fn a_missing_api_key_variable_is_a_config_error() {
         Err(e) => panic!("{e:?}"),
         Ok(_) => panic!("accepted a missing key"),
     }
+}
+
+fn logprob_teacher(url: String, k: u32) -> ChatTeacher<OpenAiBackend> {
+    let settings = TeacherSettings { max_reasks: 0, reference_top_logprobs: Some(k), ..TeacherSettings::default() };
+    ChatTeacher::new(OpenAiBackend::new(client(vec![url])).unwrap(), PromptSet::default(), settings)
+}
+
+#[tokio::test]
+async fn reference_answers_carry_top_k_logprobs_over_http() {
+    let srv = server(|_| Fault::None).await;
+    let t = logprob_teacher(srv.base_url(), 3);
+    let prompt = Conversation::from_user("What is 8 times 3?");
+    let g = t.reference(&prompt).await.unwrap();
+    let lp = g.logprobs.expect("log-probs were requested");
+    // The tokens spell the kept answer exactly, and each position lists at most the top 3.
+    assert_eq!(lp.concatenated_bytes().unwrap(), g.text.as_bytes());
+    assert!(lp.tokens.iter().all(|x| (1..=3).contains(&x.top.len())));
+    // The number's distribution survived the wire: 0.84 on the right answer.
+    let num = lp.tokens.iter().find(|x| x.token.text.as_deref() == Some(" 24")).unwrap();
+    assert!((num.token.logprob - 0.84f64.ln()).abs() < 1e-12, "{}", num.token.logprob);
+    assert_eq!(num.top[0].text.as_deref(), Some(" 24"));
+    // Without the setting nothing is requested or stored.
+    let plain = http_teacher(srv.base_url(), 0).reference(&prompt).await.unwrap();
+    assert_eq!(plain.logprobs, None);
+    assert_eq!(plain.text, g.text, "asking for log-probs does not change the answer");
+}
+
+#[tokio::test]
+async fn logprobs_that_do_not_fit_the_answer_drop_the_reference() {
+    // The server rewrites the answer but keeps the original tokens' log-probs.
+    let srv = server(|_| Fault::Text("Twenty-four.".into())).await;
+    let t = logprob_teacher(srv.base_url(), 2);
+    let err = t.reference(&Conversation::from_user("What is 8 times 3?")).await.unwrap_err();
+    match &err {
+        TeacherError::Unparseable { task: Task::Reference, last: ParseError::Logprobs { message }, log, .. } => {
+            assert!(message.contains("does not contain the answer"), "{message}");
+            assert_eq!(log.raw, vec!["Twenty-four."]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(srv.requests(), 1, "an alignment failure is not re-asked");
+
+    // A server that ignores `logprobs: true`.
+    let body = serde_json::json!({"choices": [{"message": {"role": "assistant", "content": "The answer is 24."}, "finish_reason": "stop"}]});
+    let srv = server(move |_| Fault::Body(body.clone())).await;
+    let err = logprob_teacher(srv.base_url(), 2).reference(&Conversation::from_user("What is 8 times 3?")).await.unwrap_err();
+    assert!(matches!(&err, TeacherError::Unparseable { last: ParseError::Logprobs { message }, .. } if message.contains("has none")), "{err:?}");
+}
+
+#[tokio::test]
+async fn malformed_logprobs_are_malformed_responses() {
+    let body = serde_json::json!({"choices": [{"message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop",
+        "logprobs": {"content": [{"token": "Hi", "logprob": -0.1, "top_logprobs": [{"token": "Hi", "logprob": 1.5}]}]}}]});
+    let srv = server(move |_| Fault::Body(body.clone())).await;
+    let b = OpenAiBackend::new(client(vec![srv.base_url()])).unwrap();
+    let mut req = question("What is 2 plus 2?");
+    req.top_logprobs = Some(1);
+    match b.complete(&req).await.unwrap_err() {
+        BackendError::RetriesExhausted { last, .. } => match *last {
+            BackendError::Malformed { message, .. } => assert!(message.contains("logprobs.content[0].top[0].logprob"), "{message}"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.stats().malformed_responses, 4);
 }

@@ -122,6 +122,10 @@ pub struct TrainConfig {
     pub centering: f64,
     pub weights: LossWeights,
     pub kl_temperature: f64,
+    /// Where the KL regularizer's teacher distribution comes from (when `weights.kl > 0`).
+    /// Omitted from serialized configs when `model`, so runs started before it existed resume.
+    #[serde(skip_serializing_if = "KlSource::is_model")]
+    pub kl_source: KlSource,
     pub optimizer: OptimizerConfig,
     pub pairs_per_micro_batch: usize,
     pub accumulation_steps: usize,
@@ -143,6 +147,37 @@ pub struct TrainConfig {
     pub lora: Option<rmd_model::LoraConfig>,
     /// Compute dtype of the forward/backward; master weights keep the model's own dtype.
     pub precision: crate::Precision,
+    /// Data-parallel replicas (devices): every micro-batch is split across them and their
+    /// gradients are summed with burn's collective, so the trajectory is the single-device one
+    /// (up to float summation order). Not part of the resume check: a run may resume on
+    /// another device count. Omitted from serialized configs when 1.
+    #[serde(skip_serializing_if = "is_one")]
+    pub devices: usize,
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
+/// The teacher distribution of the token-level KL regularizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KlSource {
+    /// A frozen local teacher model with the student's vocabulary (the `teacher` argument of
+    /// `Trainer::new`), run on the teacher response at every step.
+    #[default]
+    Model,
+    /// The top-k log-probs synthesis stored with each pair (`teacher_logprobs`), encoded with
+    /// [`crate::EncodeOptions::stored_kl`]. The SFT and KL targets are then the teacher's own
+    /// tokens (template tokens after the response, such as an end-of-turn marker, are not
+    /// scored), and the distribution is renormalized over the stored candidates.
+    Stored,
+}
+
+impl KlSource {
+    pub fn is_model(&self) -> bool {
+        *self == KlSource::Model
+    }
 }
 
 /// `MarginSource` as it appears in config files.
@@ -173,6 +208,7 @@ impl Default for TrainConfig {
             centering: 0.0,
             weights: LossWeights::default(),
             kl_temperature: 1.0,
+            kl_source: KlSource::Model,
             optimizer: OptimizerConfig::default(),
             pairs_per_micro_batch: 8,
             accumulation_steps: 2,
@@ -188,6 +224,7 @@ impl Default for TrainConfig {
             progress_bar: true,
             lora: None,
             precision: crate::Precision::F32,
+            devices: 1,
         }
     }
 }
@@ -227,6 +264,14 @@ impl TrainConfig {
         if !(self.kl_temperature.is_finite() && self.kl_temperature > 0.0) {
             return bad(format!("kl_temperature = {} must be > 0", self.kl_temperature));
         }
+        if self.devices == 0 {
+            return bad("devices must be >= 1".into());
+        }
+        if self.devices > 1 && matches!(self.objective, ObjectiveConfig::MarginMse { reference_broadcast: true }) {
+            // Its loss couples every pair of a micro-batch with every other, so it changes when
+            // a micro-batch is split; the gradient would no longer be the single-device one.
+            return bad("objective margin_mse with reference_broadcast = true cannot be split across devices; use devices = 1".into());
+        }
         Ok(())
     }
 
@@ -235,6 +280,7 @@ impl TrainConfig {
     pub fn trajectory_json(&self) -> String {
         let mut c = self.clone();
         c.progress_bar = true;
+        c.devices = 1;
         serde_json::to_string(&c).expect("config serializes")
     }
 

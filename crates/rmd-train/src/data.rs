@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rmd_core::PreferencePair;
 use rmd_model::{EncodedText, TextEncoder};
 
+use crate::teacher_tokens::{encode_stored_topk, StoredTopK, StudentVocab};
 use crate::TrainError;
 
 /// One pair, tokenized: chosen and rejected as reward rows, the teacher response (if any) as
@@ -16,6 +17,9 @@ pub struct EncodedPair {
     pub chosen: EncodedText,
     pub rejected: EncodedText,
     pub teacher: Option<EncodedText>,
+    /// The teacher's stored top-k log-probs over the tokens of `teacher`, in student ids
+    /// (encoded with [`EncodeOptions::stored_kl`]).
+    pub stored_topk: Option<StoredTopK>,
     pub chosen_score: Option<f64>,
     pub rejected_score: Option<f64>,
     pub margin: Option<f64>,
@@ -32,6 +36,19 @@ pub struct EncodedSet {
     pub pairs: Vec<EncodedPair>,
 }
 
+/// What [`EncodedSet::encode_with`] requires of every pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Teacher scores (chosen and rejected scores, or a margin).
+    pub need_scores: bool,
+    /// A teacher response (the SFT/KL regularizers' LM row).
+    pub need_teacher: bool,
+    /// The teacher's stored top-k log-probs (`teacher_logprobs`), mapped to the student's
+    /// vocabulary and checked token by token against the student's tokenization of the
+    /// teacher response (the `kl_source = "stored"` KL target). Implies `need_teacher`.
+    pub stored_kl: bool,
+}
+
 impl EncodedSet {
     /// Tokenizes `pairs` with the student's chat template. `need_scores` / `need_teacher`
     /// turn a pair that lacks them into an error naming the pair (never a default).
@@ -41,6 +58,13 @@ impl EncodedSet {
         need_scores: bool,
         need_teacher: bool,
     ) -> Result<Self, TrainError> {
+        Self::encode_with(pairs, encoder, EncodeOptions { need_scores, need_teacher, stored_kl: false })
+    }
+
+    /// [`EncodedSet::encode`] with every option, including the stored teacher top-k.
+    pub fn encode_with(pairs: &[PreferencePair], encoder: &TextEncoder, opts: EncodeOptions) -> Result<Self, TrainError> {
+        let (need_scores, need_teacher) = (opts.need_scores, opts.need_teacher || opts.stored_kl);
+        let vocab = opts.stored_kl.then(|| StudentVocab::new(encoder));
         let mut out = Vec::with_capacity(pairs.len());
         for (row, p) in pairs.iter().enumerate() {
             let data_err = |message: String| TrainError::Data { id: p.id.clone(), row, message };
@@ -59,11 +83,25 @@ impl EncodedSet {
                 (None, true) => return Err(data_err("the SFT/KL regularizer needs a teacher_response".into())),
                 (None, false) => None,
             };
+            let stored_topk = match (&vocab, &p.teacher_logprobs, &teacher, &p.teacher_response) {
+                (None, ..) => None,
+                (Some(vocab), Some(lp), Some(enc), Some(response)) => Some(
+                    encode_stored_topk(encoder, vocab, &p.prompt, response, lp, enc)
+                        .map_err(|m| data_err(format!("stored teacher log-probs: {m}")))?,
+                ),
+                (Some(_), None, ..) => {
+                    return Err(data_err(
+                        "kl_source = \"stored\" needs the teacher's top-k log-probs (`teacher_logprobs`, recorded by synthesis with teacher.settings.reference_top_logprobs)".into(),
+                    ))
+                }
+                (Some(_), Some(_), ..) => unreachable!("need_teacher is implied, so the teacher row exists"),
+            };
             out.push(EncodedPair {
                 id: p.id.clone(),
                 chosen: encoder.encode_pair(&p.prompt, &p.chosen)?,
                 rejected: encoder.encode_pair(&p.prompt, &p.rejected)?,
                 teacher,
+                stored_topk,
                 chosen_score: p.chosen_score,
                 rejected_score: p.rejected_score,
                 margin: p.margin,

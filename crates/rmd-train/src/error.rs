@@ -22,6 +22,9 @@ pub enum TrainError {
     NonFinite { step: usize, micro: usize, component: String, value: f64, last_checkpoint: Option<PathBuf> },
     #[error("evaluation: {0}")]
     Eval(String),
+    /// Multi-device training (burn-collective registration or a collective operation) failed.
+    #[error("data-parallel training: {0}")]
+    Parallel(String),
 }
 
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {

@@ -6,6 +6,9 @@
 //! defaults set explicitly, linear warmup + cosine decay, global-norm clipping, seeded
 //! shuffling, periodic evaluation, JSONL metrics, checkpoints with exact resume and a hard
 //! stop on a non-finite loss.
+//!
+//! Several devices (`TrainConfig::devices`, [`Trainer::with_devices`]): data parallelism with
+//! burn's collective, every micro-batch split across the devices ([`parallel`]).
 
 pub mod checkpoint;
 pub mod clip;
@@ -14,12 +17,14 @@ pub mod data;
 pub mod error;
 pub mod evaluate;
 pub mod metrics;
+pub mod parallel;
 pub mod precision;
 pub mod schedule;
+pub mod teacher_tokens;
 pub mod trainer;
 
-pub use config::{LossWeights, ObjectiveConfig, OptimizerConfig, TrainConfig};
-pub use data::{EncodedPair, EncodedSet};
+pub use config::{KlSource, LossWeights, ObjectiveConfig, OptimizerConfig, TrainConfig};
+pub use data::{EncodeOptions, EncodedPair, EncodedSet};
 pub use error::TrainError;
 pub use precision::Precision;
 pub use evaluate::{evaluate_pairs, EvalMetrics};

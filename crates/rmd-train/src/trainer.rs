@@ -8,7 +8,8 @@ use burn::optim::{adaptor::OptimizerAdaptor, AdamW, AdamWConfig, GradientsAccumu
 use burn::tensor::{backend::AutodiffBackend, ElementConversion, Int, Tensor, TensorData};
 use rmd_loss::generative::{kl_loss, sft_loss, ChunkConfig, LmInput, TeacherDistribution, TokenTargets, IGNORE_INDEX};
 use rmd_loss::{PairBatch, RewardObjective};
-use rmd_model::{text::truncate::make_batch, ModelInput, RewardModel, TokenBatch};
+use rmd_model::text::truncate::{make_batch, Truncation};
+use rmd_model::{ModelInput, RewardModel, TokenBatch};
 use serde_json::{json, Map, Value};
 
 use crate::checkpoint::{self, TrainState};
@@ -16,9 +17,10 @@ use crate::clip::{clip_global_norm, global_norm};
 use crate::data::{epoch_order, EncodedPair};
 use crate::evaluate::{evaluate_pairs, EvalMetrics};
 use crate::metrics::MetricsWriter;
+use crate::parallel::{merge_metrics, shard, DataParallel, ShardStep};
 use crate::precision::{compute_copy, loss_dtype};
 use crate::schedule::lr_at;
-use crate::{EncodedSet, TrainConfig, TrainError};
+use crate::{EncodedSet, KlSource, TrainConfig, TrainError};
 
 /// Token ids the batcher needs from the tokenizer.
 #[derive(Debug, Clone, Copy)]
@@ -67,11 +69,13 @@ pub struct Trainer<B: AutodiffBackend> {
     metrics: MetricsWriter,
     last_checkpoint: Option<PathBuf>,
     device: B::Device,
+    /// Replicas on `devices[1..]` when training on several devices (`device` is rank 0's).
+    parallel: Option<DataParallel<B, Optim<B>>>,
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
     /// Starts a run in `out_dir`, or resumes it from its latest checkpoint if it has one (the
-    /// config must then be the one the run started with).
+    /// config must then be the one the run started with). One device: `config.devices` must be 1.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         model: RewardModel<B>,
@@ -83,12 +87,46 @@ impl<B: AutodiffBackend> Trainer<B> {
         out_dir: &Path,
         device: B::Device,
     ) -> Result<Self, TrainError> {
+        Self::with_devices(model, config, tokens, train, eval, teacher, out_dir, vec![device])
+    }
+
+    /// As [`Trainer::new`], data-parallel over `devices` (`config.devices` of them; they may
+    /// repeat, e.g. several replicas on one CPU). `model` and `teacher` are on `devices[0]`
+    /// (rank 0, which evaluates, logs and checkpoints); the others get replicas. See
+    /// [`crate::parallel`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_devices(
+        model: RewardModel<B>,
+        config: TrainConfig,
+        tokens: TokenSpec,
+        train: EncodedSet,
+        eval: Option<EncodedSet>,
+        teacher: Option<RewardModel<B::InnerBackend>>,
+        out_dir: &Path,
+        devices: Vec<B::Device>,
+    ) -> Result<Self, TrainError> {
         config.validate()?;
+        if devices.len() != config.devices {
+            return Err(TrainError::Config(format!(
+                "config.devices = {} but {} device(s) were given{}",
+                config.devices,
+                devices.len(),
+                if devices.len() == 1 { "; pass them all to Trainer::with_devices" } else { "" }
+            )));
+        }
+        if config.devices > config.pairs_per_micro_batch {
+            tracing::warn!(
+                devices = config.devices,
+                pairs_per_micro_batch = config.pairs_per_micro_batch,
+                "fewer pairs per micro-batch than devices: some devices idle on every micro-batch"
+            );
+        }
+        let device = devices[0].clone();
         if train.is_empty() {
             return Err(TrainError::Config("the training set is empty".into()));
         }
-        if config.weights.kl > 0.0 && teacher.is_none() {
-            return Err(TrainError::Config("weights.kl > 0 needs a frozen teacher model (same vocabulary)".into()));
+        if config.weights.kl > 0.0 {
+            check_kl_source(&config, teacher.is_some(), &train, &model)?;
         }
         if (config.weights.sft > 0.0 || config.weights.kl > 0.0) && model.lm_head_weight().is_none() {
             return Err(TrainError::Config("the SFT/KL regularizers need the model's LM head".into()));
@@ -131,6 +169,11 @@ impl<B: AutodiffBackend> Trainer<B> {
             tracing::info!(step = saved.step, dir = %dir.display(), "resuming from checkpoint");
             state = saved;
         }
+        // Replicas are copies of rank 0 after any resume, so they start from the checkpoint.
+        let parallel = match devices.len() {
+            1 => None,
+            _ => Some(DataParallel::new(&model, &optim, teacher.as_ref(), &devices)?),
+        };
         let metrics = MetricsWriter::open(&out_dir.join("metrics.jsonl"), latest.as_ref().map(|_| state.step))?;
         Ok(Self {
             model: Some(model),
@@ -146,7 +189,17 @@ impl<B: AutodiffBackend> Trainer<B> {
             metrics,
             last_checkpoint: latest,
             device,
+            parallel,
         })
+    }
+
+    /// Every replica's model, rank 0 (the trainer's own) first; one entry on one device.
+    pub fn replicas(&self) -> Vec<&RewardModel<B>> {
+        let mut v = vec![self.model()];
+        if let Some(p) = &self.parallel {
+            v.extend(p.replicas().iter().map(|r| r.model()));
+        }
+        v
     }
 
     pub fn model(&self) -> &RewardModel<B> {
@@ -219,46 +272,12 @@ impl<B: AutodiffBackend> Trainer<B> {
         let (epoch, micros) = self.step_batches(step);
         let step_pairs: usize = micros.iter().map(Vec::len).sum();
         let model = self.model.take().expect("model present between steps");
-        let mut acc = GradientsAccumulator::<RewardModel<B>>::new();
-        let (mut loss_sum, mut comp_sum, mut tokens) = (0.0, Vec::<(String, f64)>::new(), 0usize);
-        for (mi, idx) in micros.iter().enumerate() {
-            // Dropout masks depend only on (seed, step, micro-batch): a resumed run draws the same.
-            B::seed(&self.device, self.config.seed.wrapping_mul(1_000_003).wrapping_add((step * 1024 + mi) as u64));
-            let frac = idx.len() as f64 / step_pairs as f64;
-            let (loss, comps, n_tokens) = match self.micro_loss(&model, idx) {
-                Ok(x) => x,
-                Err(e) => {
-                    self.model = Some(model);
-                    return Err(e);
-                }
-            };
-            tokens += n_tokens;
-            let value = loss.clone().into_scalar().elem::<f64>();
-            if !value.is_finite() {
-                let bad = comps.iter().find(|(_, v)| !v.is_finite()).cloned().unwrap_or(("loss".into(), value));
-                self.model = Some(model);
-                return Err(TrainError::NonFinite { step: step + 1, micro: mi, component: bad.0, value: bad.1, last_checkpoint: self.last_checkpoint.clone() });
-            }
-            loss_sum += value * frac;
-            for (k, v) in comps {
-                match comp_sum.iter_mut().find(|(n, _)| *n == k) {
-                    Some((_, s)) => *s += v * frac,
-                    None => comp_sum.push((k, v * frac)),
-                }
-            }
-            let grads = GradientsParams::from_grads(loss.mul_scalar(frac).backward(), &model);
-            acc.accumulate(&model, grads);
-        }
-        let mut grads = acc.grads();
-        let grad_norm = match o.max_grad_norm {
-            Some(max) => clip_global_norm::<B, _>(&model, &mut grads, max),
-            None => global_norm::<B, _>(&model, &grads),
+        let (model, outcome) = match self.parallel.is_some() {
+            false => self.single_device_step(model, &micros, step, step_pairs, lr),
+            true => self.data_parallel_step(model, &micros, step, step_pairs, lr),
         };
-        if !grad_norm.is_finite() {
-            self.model = Some(model);
-            return Err(TrainError::NonFinite { step: step + 1, micro: micros.len() - 1, component: "grad_norm".into(), value: grad_norm, last_checkpoint: self.last_checkpoint.clone() });
-        }
-        self.model = Some(self.optim.step(lr, model, grads));
+        self.model = Some(model);
+        let (loss_sum, comp_sum, tokens, grad_norm) = outcome?;
         self.state.step += 1;
         let step = self.state.step;
 
@@ -289,6 +308,134 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(rec)
     }
 
+    /// Gradients and weighted loss of `micros` (one replica's share of step `step`): each
+    /// micro-batch's loss is weighted by its share of the step's `step_pairs` pairs.
+    #[allow(clippy::too_many_arguments)]
+    fn shard_step(
+        &self,
+        model: &RewardModel<B>,
+        teacher: Option<&RewardModel<B::InnerBackend>>,
+        device: &B::Device,
+        rank: usize,
+        micros: &[&[usize]],
+        step: usize,
+        step_pairs: usize,
+    ) -> Result<ShardStep, TrainError> {
+        let mut acc = GradientsAccumulator::<RewardModel<B>>::new();
+        let mut out = ShardStep::empty();
+        for (mi, idx) in micros.iter().enumerate() {
+            if idx.is_empty() {
+                continue; // a replica's share of a micro-batch smaller than the device count
+            }
+            let (loss, comps, n_tokens) = {
+                let _rng = self.parallel.as_ref().and_then(|p| p.rng_guard());
+                // Dropout masks depend only on (seed, step, micro-batch, rank): a resumed run
+                // draws the same; rank 0 draws what a single-device run draws.
+                let seed = self.config.seed.wrapping_mul(1_000_003).wrapping_add((step * 1024 + mi) as u64);
+                B::seed(device, seed.wrapping_add((rank as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+                self.micro_loss(model, teacher, device, idx)?
+            };
+            let frac = idx.len() as f64 / step_pairs as f64;
+            out.tokens += n_tokens;
+            let value = loss.clone().into_scalar().elem::<f64>();
+            if !value.is_finite() {
+                let bad = comps.iter().find(|(_, v)| !v.is_finite()).cloned().unwrap_or(("loss".into(), value));
+                return Err(TrainError::NonFinite { step: step + 1, micro: mi, component: bad.0, value: bad.1, last_checkpoint: self.last_checkpoint.clone() });
+            }
+            out.loss += value * frac;
+            for (k, v) in comps {
+                out.add_component(k, v * frac);
+            }
+            let grads = GradientsParams::from_grads(loss.mul_scalar(frac).backward(), model);
+            acc.accumulate(model, grads);
+        }
+        out.grads = acc.grads();
+        Ok(out)
+    }
+
+    /// Loss, components, tokens and gradient norm of a step on one device, and the stepped model.
+    #[allow(clippy::type_complexity)]
+    fn single_device_step(
+        &mut self,
+        model: RewardModel<B>,
+        micros: &[Vec<usize>],
+        step: usize,
+        step_pairs: usize,
+        lr: f64,
+    ) -> (RewardModel<B>, Result<(f64, Vec<(String, f64)>, usize, f64), TrainError>) {
+        let micros: Vec<&[usize]> = micros.iter().map(Vec::as_slice).collect();
+        let local = match self.shard_step(&model, self.teacher.as_ref(), &self.device, 0, &micros, step, step_pairs) {
+            Ok(l) => l,
+            Err(e) => return (model, Err(e)),
+        };
+        let mut grads = local.grads;
+        let grad_norm = match self.config.optimizer.max_grad_norm {
+            Some(max) => clip_global_norm::<B, _>(&model, &mut grads, max),
+            None => global_norm::<B, _>(&model, &grads),
+        };
+        if !grad_norm.is_finite() {
+            return (model, Err(self.non_finite_norm(step, micros.len(), grad_norm)));
+        }
+        (self.optim.step(lr, model, grads), Ok((local.loss, local.components, local.tokens, grad_norm)))
+    }
+
+    /// As [`Self::single_device_step`], with every micro-batch split across the replicas
+    /// (each on its own thread) and their gradients summed with burn-collective.
+    #[allow(clippy::type_complexity)]
+    fn data_parallel_step(
+        &mut self,
+        model: RewardModel<B>,
+        micros: &[Vec<usize>],
+        step: usize,
+        step_pairs: usize,
+        lr: f64,
+    ) -> (RewardModel<B>, Result<(f64, Vec<(String, f64)>, usize, f64), TrainError>) {
+        let world = self.parallel.as_ref().expect("data-parallel trainer").world();
+        // per_rank[r][mi]: rank r's share of micro-batch mi.
+        let mut per_rank: Vec<Vec<&[usize]>> = vec![Vec::with_capacity(micros.len()); world];
+        for m in micros {
+            for (r, part) in shard(m, world).into_iter().enumerate() {
+                per_rank[r].push(part);
+            }
+        }
+        let this: &Self = self;
+        let par = this.parallel.as_ref().expect("data-parallel trainer");
+        let results: Vec<Result<ShardStep, TrainError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = par
+                .replicas()
+                .iter()
+                .enumerate()
+                .map(|(i, rep)| {
+                    let mine = &per_rank[i + 1];
+                    s.spawn(move || this.shard_step(rep.model(), rep.teacher.as_ref(), &rep.device, i + 1, mine, step, step_pairs))
+                })
+                .collect();
+            let mut out = vec![this.shard_step(&model, this.teacher.as_ref(), &this.device, 0, &per_rank[0], step, step_pairs)];
+            out.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
+            out
+        });
+        // The lowest rank's error wins; no collective has started, so no replica is waiting.
+        let steps: Vec<ShardStep> = match results.into_iter().collect() {
+            Ok(v) => v,
+            Err(e) => return (model, Err(e)),
+        };
+        let (loss, comps, tokens) = merge_metrics(&steps);
+        let grads = steps.into_iter().map(|s| s.grads).collect();
+        let max_norm = self.config.optimizer.max_grad_norm;
+        let par = self.parallel.as_mut().expect("data-parallel trainer");
+        let (model, norm) = par.sync_and_step(model, &mut self.optim, grads, lr, max_norm);
+        let result = match norm {
+            Ok(n) if n.is_finite() => Ok((loss, comps, tokens, n)),
+            Ok(n) => Err(self.non_finite_norm(step, micros.len(), n)),
+            Err(e) => Err(e),
+        };
+        (model, result)
+    }
+
+    fn non_finite_norm(&self, step: usize, micros: usize, value: f64) -> TrainError {
+        TrainError::NonFinite { step: step + 1, micro: micros - 1, component: "grad_norm".into(), value, last_checkpoint: self.last_checkpoint.clone() }
+    }
+
     /// Evaluates the current model (no autodiff graph) on `set`.
     pub fn evaluate(&self, set: &EncodedSet) -> Result<EvalMetrics, TrainError> {
         let model = self.model().valid();
@@ -305,7 +452,14 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     /// Loss of one micro-batch: one forward over reward rows (and LM rows when regularizing).
-    fn micro_loss(&self, model: &RewardModel<B>, idx: &[usize]) -> Result<(Tensor<B, 1>, Vec<(String, f64)>, usize), TrainError> {
+    /// `model`, `teacher` and the input tensors live on `device` (one replica's).
+    fn micro_loss(
+        &self,
+        model: &RewardModel<B>,
+        teacher: Option<&RewardModel<B::InnerBackend>>,
+        device: &B::Device,
+        idx: &[usize],
+    ) -> Result<(Tensor<B, 1>, Vec<(String, f64)>, usize), TrainError> {
         let pairs: Vec<&EncodedPair> = idx.iter().map(|&i| &self.train.pairs[i]).collect();
         let n = pairs.len();
         let w = self.config.weights;
@@ -325,7 +479,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         let tokens = batch.lengths.iter().sum();
         let lm_rows: Vec<usize> = if need_lm { (2 * n..3 * n).collect() } else { Vec::new() };
-        let input = ModelInput::<B>::new(&batch, (0..2 * n).collect(), lm_rows, &self.device)?;
+        let input = ModelInput::<B>::new(&batch, (0..2 * n).collect(), lm_rows, device)?;
         model.check_input(&input)?;
         let master = model.backbone.embed_tokens.weight.val().dtype();
         let compute = compute_copy(model, self.config.precision.dtype(), master);
@@ -338,7 +492,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut pb = PairBatch::new(chosen, rejected);
         let col = |f: &dyn Fn(&EncodedPair) -> Option<f64>| -> Option<Tensor<B, 1>> {
             let v: Option<Vec<f32>> = pairs.iter().map(|p| f(p).map(|x| x as f32)).collect();
-            v.map(|v| Tensor::<B, 1>::from_data(TensorData::new(v, [n]), &self.device).cast(acc))
+            v.map(|v| Tensor::<B, 1>::from_data(TensorData::new(v, [n]), device).cast(acc))
         };
         if let (Some(c), Some(r)) = (col(&|p| p.chosen_score), col(&|p| p.rejected_score)) {
             pb = pb.with_scores(c, r);
@@ -350,7 +504,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut comps: Vec<(String, f64)> = reward.component_values();
         let mut total = reward.loss.mul_scalar(w.reward);
         if need_lm {
-            let targets = lm_targets(&batch, n, &pairs, idx)?;
+            // Stored top-k: the targets are the teacher's own tokens, each with its distribution.
+            let stored = (w.kl > 0.0 && self.config.kl_source == KlSource::Stored).then_some((&cuts[..], self.tokens.bos));
+            let (targets, teacher_tokens) = lm_targets(&batch, n, &pairs, idx, stored)?;
             let hidden = out.lm_hidden.expect("LM rows were requested");
             let input = LmInput::Hidden { hidden, head_weight: model.lm_head_weight().expect("checked in new()") };
             let chunk = ChunkConfig { positions_per_chunk: self.config.lm_chunk };
@@ -360,8 +516,10 @@ impl<B: AutodiffBackend> Trainer<B> {
                 total = total + sft.mul_scalar(w.sft);
             }
             if w.kl > 0.0 {
-                let teacher = self.teacher.as_ref().expect("checked in new()");
-                let dist = teacher_distribution::<B>(teacher, &batch, n, &targets, &self.device)?;
+                let dist = match &teacher_tokens {
+                    Some(who) => stored_distribution::<B>(&pairs, who, device),
+                    None => teacher_distribution::<B>(teacher.expect("checked in new()"), &batch, n, &targets, device)?,
+                };
                 let kl = kl_loss(&input, &dist, &targets, self.config.kl_temperature, chunk)?;
                 comps.push(("kl".into(), kl.clone().into_scalar().elem::<f64>()));
                 total = total + kl.mul_scalar(w.kl);
@@ -371,15 +529,54 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 }
 
+/// For every scored position of a stored-top-k batch: (pair within the micro-batch, teacher token).
+type TeacherTokens = Vec<(usize, usize)>;
+
 /// HF-style labels for the LM rows (rows `2n..3n` of `batch`): the response tokens, with the
-/// prompt and padding ignored.
-fn lm_targets(batch: &TokenBatch, n: usize, pairs: &[&EncodedPair], idx: &[usize]) -> Result<TokenTargets, TrainError> {
+/// prompt and padding ignored. With `stored` (the truncations of the batch and the BOS id),
+/// only the teacher's own tokens are labels, and the teacher token behind every scored
+/// position is returned with the targets.
+fn lm_targets(
+    batch: &TokenBatch,
+    n: usize,
+    pairs: &[&EncodedPair],
+    idx: &[usize],
+    stored: Option<(&[Truncation], Option<u32>)>,
+) -> Result<(TokenTargets, Option<TeacherTokens>), TrainError> {
     let l = batch.seq_len;
     let mut labels = Vec::with_capacity(n * l);
+    let mut who: Vec<Option<(usize, usize)>> = vec![None; if stored.is_some() { n * l } else { 0 }];
     for k in 0..n {
         let r = 2 * n + k;
-        let ids: Vec<i64> = batch.ids[r * l..(r + 1) * l].iter().map(|&i| i as i64).collect();
-        let row = TokenTargets::labels_for_row(&ids, &batch.valid[r * l..(r + 1) * l], batch.prompt_lens[r]);
+        let row = match stored {
+            None => {
+                let ids: Vec<i64> = batch.ids[r * l..(r + 1) * l].iter().map(|&i| i as i64).collect();
+                TokenTargets::labels_for_row(&ids, &batch.valid[r * l..(r + 1) * l], batch.prompt_lens[r])
+            }
+            Some((cuts, bos)) => {
+                let topk = pairs[k].stored_topk.as_ref().expect("checked in Trainer::new");
+                let original = pairs[k].teacher.as_ref().expect("stored top-k comes with the teacher row");
+                // Truncation removes one run of tokens right after an optional leading BOS;
+                // teacher tokens inside it are gone, those after it move left.
+                let dropped = cuts.iter().find(|c| c.index == r).map_or(0, |c| c.prompt_tokens_dropped + c.response_tokens_dropped);
+                let head = usize::from(bos.is_some() && original.ids.first() == bos.as_ref());
+                let col0 = batch.start(r);
+                let mut row = vec![IGNORE_INDEX; l];
+                for j in 0..topk.len() {
+                    let i = topk.start + j;
+                    let i = match i {
+                        i if i < head => i,
+                        i if i < head + dropped => continue,
+                        i => i - dropped,
+                    };
+                    let c = col0 + i;
+                    debug_assert!(batch.valid[r * l + c], "teacher token {j} of pair {} lands on padding", pairs[k].id);
+                    row[c] = batch.ids[r * l + c] as i64;
+                    who[k * l + c] = Some((k, j));
+                }
+                row
+            }
+        };
         // Position 0 predicts nothing, so a row needs a target after it.
         if row[1..].iter().all(|&x| x == IGNORE_INDEX) {
             return Err(TrainError::Data {
@@ -390,7 +587,61 @@ fn lm_targets(batch: &TokenBatch, n: usize, pairs: &[&EncodedPair], idx: &[usize
         }
         labels.extend(row);
     }
-    Ok(TokenTargets::from_labels(&labels, n, l)?)
+    let targets = TokenTargets::from_labels(&labels, n, l)?;
+    // Position p predicts the label at p + 1.
+    let teacher_tokens = stored.map(|_| targets.positions.iter().map(|&p| who[p + 1].expect("a scored position has a teacher token")).collect());
+    Ok((targets, teacher_tokens))
+}
+
+/// The stored teacher top-k at the scored positions: `[positions, k]` student ids and teacher
+/// log-probs, each row padded to the widest with log-prob -inf (probability 0).
+fn stored_distribution<B: AutodiffBackend>(pairs: &[&EncodedPair], who: &[(usize, usize)], device: &B::Device) -> TeacherDistribution<B> {
+    let cands: Vec<(&[u32], &[f32])> =
+        who.iter().map(|&(k, j)| pairs[k].stored_topk.as_ref().expect("checked in Trainer::new").candidates(j)).collect();
+    let width = cands.iter().map(|c| c.0.len()).max().unwrap_or(1).max(1);
+    let (mut ids, mut logprobs) = (Vec::with_capacity(cands.len() * width), Vec::with_capacity(cands.len() * width));
+    for (ci, cl) in &cands {
+        for x in 0..width {
+            ids.push(i64::from(*ci.get(x).unwrap_or(&ci[0])));
+            logprobs.push(cl.get(x).copied().unwrap_or(f32::NEG_INFINITY));
+        }
+    }
+    let shape = [cands.len(), width];
+    TeacherDistribution::TopK {
+        ids: Tensor::<B, 2, Int>::from_data(TensorData::new(ids, shape), device),
+        logprobs: Tensor::<B, 2>::from_data(TensorData::new(logprobs, shape), device),
+    }
+}
+
+/// The KL source's requirements, checked once before training.
+fn check_kl_source<B: AutodiffBackend>(config: &TrainConfig, has_teacher: bool, train: &EncodedSet, model: &RewardModel<B>) -> Result<(), TrainError> {
+    match config.kl_source {
+        KlSource::Model if !has_teacher => Err(TrainError::Config(
+            "weights.kl > 0 with kl_source = \"model\" needs a frozen teacher model (same vocabulary); \
+             or record top-k log-probs at synthesis and use kl_source = \"stored\""
+                .into(),
+        )),
+        KlSource::Model => Ok(()),
+        KlSource::Stored if has_teacher => Err(TrainError::Config(
+            "kl_source = \"stored\" reads the teacher distribution from the data, but a teacher model was given too; \
+             drop it or use kl_source = \"model\""
+                .into(),
+        )),
+        KlSource::Stored => {
+            let vocab = model.lm_head_weight().map(|w| w.dims()[0]);
+            for (row, p) in train.pairs.iter().enumerate() {
+                let err = |message: String| Err(TrainError::Data { id: p.id.clone(), row, message });
+                match (&p.stored_topk, vocab) {
+                    (None, _) => return err("kl_source = \"stored\", but this pair was encoded without its stored top-k log-probs (EncodeOptions::stored_kl)".into()),
+                    (Some(s), Some(v)) if s.max_id() as usize >= v => {
+                        return err(format!("stored top-k token id {} is outside the model's vocabulary of {v}", s.max_id()))
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The LM rows (`2n..3n`) of `batch` alone, with the same padded length so target positions

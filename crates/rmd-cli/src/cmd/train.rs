@@ -20,7 +20,7 @@ use rmd_model::heads::{MLP_FC1, SCORE_WEIGHT};
 use rmd_model::weights::{SafetensorsSource, WeightSource};
 use rmd_model::{load_pretrained, HeadKind, HeadRequest, HfModelConfig, LoadOptions, TextEncoder};
 use rmd_train::trainer::TokenSpec;
-use rmd_train::{EncodedSet, EvalMetrics, ObjectiveConfig, StepControl, StepRecord, TrainConfig, Trainer};
+use rmd_train::{EncodeOptions, EncodedSet, EvalMetrics, KlSource, ObjectiveConfig, StepControl, StepRecord, TrainConfig, Trainer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -38,6 +38,24 @@ pub enum HeadArg {
     Linear,
     /// The reference head: dropout -> Linear(H, 1024) -> ReLU -> Linear(1024, 1).
     Mlp,
+}
+
+/// `--kl-source`: where the KL regularizer's teacher distribution comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KlSourceArg {
+    /// A frozen local teacher model (`--kl-teacher DIR`) with the student's vocabulary.
+    Model,
+    /// The top-k log-probs `rmd synth` stored with each pair (`teacher_logprobs`).
+    Stored,
+}
+
+impl From<KlSourceArg> for KlSource {
+    fn from(a: KlSourceArg) -> Self {
+        match a {
+            KlSourceArg::Model => KlSource::Model,
+            KlSourceArg::Stored => KlSource::Stored,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -72,9 +90,14 @@ pub struct Args {
     /// Weight of the SFT regularizer on the teacher response (needs `teacher_response`).
     #[arg(long)]
     pub sft_weight: Option<f64>,
-    /// Weight of the token-level KL to a frozen teacher (needs --kl-teacher).
+    /// Weight of the token-level KL to the teacher (needs --kl-teacher, or --kl-source stored).
     #[arg(long)]
     pub kl_weight: Option<f64>,
+    /// The KL's teacher distribution (`[train] kl_source`): `model` (a frozen --kl-teacher,
+    /// the default) or `stored` (top-k log-probs recorded by `rmd synth` with
+    /// `reference_top_logprobs`; the teacher must tokenize like the student).
+    #[arg(long, value_enum)]
+    pub kl_source: Option<KlSourceArg>,
     /// Frozen local teacher for the KL regularizer: an HF checkpoint with the student's vocabulary.
     #[arg(long)]
     pub kl_teacher: Option<PathBuf>,
@@ -99,6 +122,10 @@ pub struct Args {
     pub eval_every: Option<usize>,
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
+    /// Data-parallel devices (`[train] devices`): GPUs 0..N of a cuda/wgpu build, or N replicas
+    /// on the CPU with ndarray. Every micro-batch is split across them (docs/multi-gpu.md).
+    #[arg(long)]
+    pub devices: Option<usize>,
     /// dtype of OUT/final (default: the base checkpoint's declared dtype).
     #[arg(long, value_enum)]
     pub dtype: Option<DtypeArg>,
@@ -229,7 +256,9 @@ impl RunInfo {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let plan = plan(&args)?;
     let cfg = &plan.config;
-    let device = backend::device();
+    let devices = training_devices(cfg.devices)?;
+    #[allow(clippy::clone_on_copy)] // Copy on ndarray, not on every backend
+    let device = devices[0].clone();
 
     // The value head: explicit request, else the checkpoint's own, else a fresh linear one.
     let stored = stored_head(&plan.model)?;
@@ -251,16 +280,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let pad = export::pad_token_id(&plan.model, &ckpt.hf)?;
     let tokens = TokenSpec { bos: encoder.special_tokens().bos.as_ref().map(|t| t.id), pad };
 
-    let teacher = match (&plan.kl_teacher, cfg.weights.kl > 0.0) {
-        (Some(dir), true) => Some(load_teacher(dir, &encoder, ckpt.model.config.vocab_size, &device)?),
-        (None, true) => bail!("a KL weight > 0 needs a frozen teacher: pass --kl-teacher DIR (or [model] kl_teacher)"),
-        (Some(dir), false) => bail!("--kl-teacher {} is given but the KL weight is 0; set --kl-weight", dir.display()),
-        (None, false) => None,
+    let kl = cfg.weights.kl > 0.0;
+    let teacher = match (&plan.kl_teacher, kl, cfg.kl_source) {
+        (Some(dir), true, KlSource::Model) => Some(load_teacher(dir, &encoder, ckpt.model.config.vocab_size, &device)?),
+        (None, true, KlSource::Model) => bail!(
+            "a KL weight > 0 needs the teacher's distribution: pass --kl-teacher DIR (a frozen local teacher, or [model] kl_teacher), \
+             or --kl-source stored to use the top-k log-probs `rmd synth` recorded (teacher.settings.reference_top_logprobs)"
+        ),
+        (Some(dir), true, KlSource::Stored) => bail!(
+            "--kl-teacher {} and --kl-source stored exclude each other: the stored source reads the teacher's distribution from the data",
+            dir.display()
+        ),
+        (None, true, KlSource::Stored) => None,
+        (Some(dir), false, _) => bail!("--kl-teacher {} is given but the KL weight is 0; set --kl-weight", dir.display()),
+        (None, false, _) => None,
     };
 
     let train_pairs = read_pairs(&plan.data, &plan.read)?;
-    let train = EncodedSet::encode(&train_pairs, &encoder, cfg.objective.needs_scores(), regularized)
-        .with_context(|| format!("encoding {}", plan.data.display()))?;
+    let opts = EncodeOptions {
+        need_scores: cfg.objective.needs_scores(),
+        need_teacher: regularized,
+        stored_kl: kl && cfg.kl_source == KlSource::Stored,
+    };
+    let train = EncodedSet::encode_with(&train_pairs, &encoder, opts).with_context(|| format!("encoding {}", plan.data.display()))?;
     let eval = match &plan.eval_data {
         Some(p) => {
             let pairs = read_pairs(p, &plan.read)?;
@@ -298,7 +340,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let hf = ckpt.hf;
     let dtype = plan.dtype.resolve(&hf.raw, &plan.model)?;
     let n_train = train.len();
-    let mut trainer = Trainer::<backend::AutodiffBackend>::new(ckpt.model, cfg.clone(), tokens, train, eval.clone(), teacher, &plan.out, device)?;
+    let mut trainer = Trainer::<backend::AutodiffBackend>::with_devices(ckpt.model, cfg.clone(), tokens, train, eval.clone(), teacher, &plan.out, devices)?;
     let start = trainer.step();
     let total = trainer.total_steps();
     println!(
@@ -311,6 +353,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         cfg.pairs_per_step(),
         backend::name()
     );
+    if cfg.devices > 1 {
+        println!("data-parallel on {} {} devices (burn-collective all-reduce); each micro-batch of {} pairs is split across them", cfg.devices, backend::name(), cfg.pairs_per_micro_batch);
+    }
     if start > 0 {
         println!("resuming at step {start} from {}", rmd_train::checkpoint::checkpoints_dir(&plan.out).display());
     }
@@ -431,10 +476,14 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
     set!(args.epochs, config.epochs);
     set!(args.sft_weight, config.weights.sft);
     set!(args.kl_weight, config.weights.kl);
+    if let Some(s) = args.kl_source {
+        config.kl_source = s.into();
+    }
     set!(args.batch_pairs, config.pairs_per_micro_batch);
     set!(args.accumulation, config.accumulation_steps);
     set!(args.max_length, config.max_length);
     set!(args.seed, config.seed);
+    set!(args.devices, config.devices);
     if args.max_steps.is_some() {
         config.max_steps = args.max_steps;
     }
@@ -467,6 +516,25 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
         dtype: args.dtype.or(file.output.dtype).unwrap_or_default(),
         config,
     })
+}
+
+/// The devices of `--devices n`: the GPU backend's devices 0..n (an error naming how many are
+/// visible when fewer exist), or `n` replicas sharing the CPU with ndarray (for testing).
+pub fn training_devices(n: usize) -> anyhow::Result<Vec<burn::tensor::Device<backend::Backend>>> {
+    use burn::tensor::backend::{Backend as _, Device as _, DeviceId, DeviceOps as _};
+    if n == 0 {
+        bail!("--devices must be >= 1");
+    }
+    let first = backend::device();
+    if backend::name() == "ndarray" {
+        return Ok(vec![first; n]);
+    }
+    let type_id = first.id().type_id;
+    let visible = backend::Backend::device_count(type_id);
+    if n > visible {
+        bail!("--devices {n}: only {visible} {} device(s) are visible (check nvidia-smi / CUDA_VISIBLE_DEVICES)", backend::name());
+    }
+    Ok((0..n).map(|i| burn::tensor::Device::<backend::Backend>::from_id(DeviceId { type_id, index_id: i as u16 })).collect())
 }
 
 /// `bt`, `bt-margin`, `margin-mse`, ... (dashes or underscores) with default parameters.

@@ -22,6 +22,7 @@ pub enum Field {
     RejectedScore,
     Margin,
     TeacherResponse,
+    TeacherLogprobs,
     Metadata,
     Subset,
     ChosenModel,
@@ -37,7 +38,7 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 20] = [
+    pub const ALL: [Field; 21] = [
         Field::Id,
         Field::Prompt,
         Field::Chosen,
@@ -46,6 +47,7 @@ impl Field {
         Field::RejectedScore,
         Field::Margin,
         Field::TeacherResponse,
+        Field::TeacherLogprobs,
         Field::Metadata,
         Field::Subset,
         Field::ChosenModel,
@@ -72,6 +74,7 @@ impl Field {
             Field::RejectedScore => "rejected_score",
             Field::Margin => "margin",
             Field::TeacherResponse => "teacher_response",
+            Field::TeacherLogprobs => "teacher_logprobs",
             Field::Metadata => "metadata",
             Field::Subset => "subset",
             Field::ChosenModel => "chosen_model",
@@ -160,6 +163,9 @@ impl ColumnMap {
     }
     pub fn teacher_response(self, column: impl Into<String>) -> Self {
         self.with(Field::TeacherResponse, column)
+    }
+    pub fn teacher_logprobs(self, column: impl Into<String>) -> Self {
+        self.with(Field::TeacherLogprobs, column)
     }
 
     /// Parses `field=column` assignments separated by commas (the CLI's `--columns`).

@@ -38,7 +38,7 @@ impl fmt::Display for RecordKind {
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
     /// `prompt`, `chosen`, `rejected` strings; optional `id`, `chosen_score`, `rejected_score`,
-    /// `margin`, `teacher_response`, `metadata`.
+    /// `margin`, `teacher_response`, `teacher_logprobs`, `metadata`.
     Explicit,
     /// TRL conversational preference data: `chosen`/`rejected` message lists, with an
     /// explicit `prompt` message list or an implicit prompt (their shared leading messages).
@@ -46,7 +46,8 @@ pub enum Layout {
     /// Anthropic HH-RLHF: `chosen`/`rejected` transcripts `"\n\nHuman: ...\n\nAssistant: ..."`.
     AnthropicHh,
     /// The RM-Distiller reference output: `prompt, chosen, rejected, chosen_score,
-    /// rejected_score, teacher_response`, scores and teacher response required.
+    /// rejected_score, teacher_response`, scores and teacher response required; optional
+    /// `teacher_logprobs` (ours) and `metadata`.
     RmDistiller,
     /// RewardBench v1: `prompt, chosen, rejected, chosen_model, rejected_model, subset, id`.
     RewardBench,
@@ -76,6 +77,10 @@ pub enum ColumnType {
     TextList,
     /// A JSON object; a JSON-encoded string in Parquet (Arrow Utf8).
     Json,
+    /// Per-token teacher log-probs ([`TeacherLogprobs`](crate::TeacherLogprobs)): a list of
+    /// `{id?, text?, bytes?, logprob, top: [{id?, text?, bytes?, logprob}]}` objects (Arrow
+    /// `List<Struct<id: UInt32, text: Utf8, bytes: List<UInt8>, logprob: Float64, top: List<Struct<..>>>>`).
+    TokenLogprobs,
 }
 
 /// One column of a layout.
@@ -113,6 +118,7 @@ const EXPLICIT: &[ColumnSpec] = &[
     opt(Field::RejectedScore, T::Float),
     opt(Field::Margin, T::Float),
     opt(Field::TeacherResponse, T::Text),
+    opt(Field::TeacherLogprobs, T::TokenLogprobs),
     opt(Field::Metadata, T::Json),
 ];
 const TRL: &[ColumnSpec] = &[
@@ -124,6 +130,7 @@ const TRL: &[ColumnSpec] = &[
     opt(Field::RejectedScore, T::Float),
     opt(Field::Margin, T::Float),
     opt(Field::TeacherResponse, T::Text),
+    opt(Field::TeacherLogprobs, T::TokenLogprobs),
     opt(Field::Metadata, T::Json),
 ];
 const HH: &[ColumnSpec] = &[
@@ -134,6 +141,7 @@ const HH: &[ColumnSpec] = &[
     opt(Field::RejectedScore, T::Float),
     opt(Field::Margin, T::Float),
     opt(Field::TeacherResponse, T::Text),
+    opt(Field::TeacherLogprobs, T::TokenLogprobs),
     opt(Field::Metadata, T::Json),
 ];
 const RM_DISTILLER: &[ColumnSpec] = &[
@@ -144,6 +152,7 @@ const RM_DISTILLER: &[ColumnSpec] = &[
     req(Field::ChosenScore, T::Float),
     req(Field::RejectedScore, T::Float),
     req(Field::TeacherResponse, T::Text),
+    opt(Field::TeacherLogprobs, T::TokenLogprobs),
     opt(Field::Metadata, T::Json),
 ];
 const REWARD_BENCH: &[ColumnSpec] = &[
@@ -379,11 +388,11 @@ impl ColumnKind {
         use ColumnKind as K;
         match self {
             K::Null => true,
-            K::Text => matches!(ty, T::Text | T::Id | T::Json),
+            K::Text => matches!(ty, T::Text | T::Id | T::Json | T::TokenLogprobs),
             K::Number => matches!(ty, T::Float | T::Int | T::Id),
             K::TextList => ty == T::TextList,
-            K::ObjectList => ty == T::Messages,
-            K::EmptyList => matches!(ty, T::TextList | T::Messages),
+            K::ObjectList => matches!(ty, T::Messages | T::TokenLogprobs),
+            K::EmptyList => matches!(ty, T::TextList | T::Messages | T::TokenLogprobs),
             K::Object => ty == T::Json,
             K::Bool | K::OtherList | K::Other => false,
         }

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Builder, GenericListArray, Int64Builder,
-    ListBuilder, OffsetSizeTrait, RecordBatch, StringBuilder, StructBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Float64Builder, GenericListArray,
+    Int64Builder, ListArray, ListBuilder, OffsetSizeTrait, RecordBatch, StringArray,
+    StringBuilder, StructArray, StructBuilder, UInt32Array,
 };
+use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{
     DataType, Field as ArrowField, Fields, Float32Type, Float64Type, Int16Type, Int32Type,
     Int64Type, Int8Type, Schema, SchemaRef, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
@@ -336,7 +338,130 @@ fn arrow_type(ty: ColumnType) -> DataType {
             DataType::List(Arc::new(ArrowField::new_list_field(DataType::Utf8, true)))
         }
         ColumnType::Messages => DataType::List(Arc::new(message_item_field())),
+        ColumnType::TokenLogprobs => DataType::List(Arc::new(token_item_field(true))),
     }
+}
+
+/// `{id, text, bytes, logprob}` (+ `top`, a list of the same without `top`).
+fn token_fields(with_top: bool) -> Fields {
+    let mut f = vec![
+        ArrowField::new("id", DataType::UInt32, true),
+        ArrowField::new("text", DataType::Utf8, true),
+        ArrowField::new(
+            "bytes",
+            DataType::List(Arc::new(ArrowField::new_list_field(DataType::UInt8, true))),
+            true,
+        ),
+        ArrowField::new("logprob", DataType::Float64, false),
+    ];
+    if with_top {
+        f.push(ArrowField::new(
+            "top",
+            DataType::List(Arc::new(token_item_field(false))),
+            false,
+        ));
+    }
+    Fields::from(f)
+}
+
+fn token_item_field(with_top: bool) -> ArrowField {
+    ArrowField::new_list_field(DataType::Struct(token_fields(with_top)), true)
+}
+
+/// Column buffers of token log-prob objects (as serde writes [`crate::TokenLogprob`]).
+#[derive(Default)]
+struct TokenColumns {
+    id: Vec<Option<u32>>,
+    text: Vec<Option<String>>,
+    bytes: Vec<Option<Vec<Option<u8>>>>,
+    logprob: Vec<f64>,
+}
+
+impl TokenColumns {
+    fn push(&mut self, v: &Value) -> Result<(), String> {
+        let bad = || format!("internal: unexpected token log-prob value {v}");
+        let obj = v.as_object().ok_or_else(bad)?;
+        self.id.push(match obj.get("id") {
+            None | Some(Value::Null) => None,
+            Some(x) => Some(x.as_u64().and_then(|x| u32::try_from(x).ok()).ok_or_else(bad)?),
+        });
+        self.text.push(match obj.get("text") {
+            None | Some(Value::Null) => None,
+            Some(x) => Some(x.as_str().ok_or_else(bad)?.to_string()),
+        });
+        self.bytes.push(match obj.get("bytes") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(b)) => Some(
+                b.iter()
+                    .map(|x| x.as_u64().and_then(|x| u8::try_from(x).ok()).map(Some).ok_or_else(bad))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Some(_) => return Err(bad()),
+        });
+        self.logprob.push(obj.get("logprob").and_then(Value::as_f64).ok_or_else(bad)?);
+        Ok(())
+    }
+
+    fn into_arrays(self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(UInt32Array::from(self.id)),
+            Arc::new(StringArray::from(self.text)),
+            Arc::new(ListArray::from_iter_primitive::<UInt8Type, _, _>(self.bytes)),
+            Arc::new(Float64Array::from(self.logprob)),
+        ]
+    }
+}
+
+/// A `teacher_logprobs` column: per row null or a list of generated tokens, each with its
+/// list of alternatives. Built bottom-up from flat buffers and offsets.
+fn build_logprobs(values: &[Value]) -> Result<ArrayRef, String> {
+    let (mut tokens, mut tops) = (TokenColumns::default(), TokenColumns::default());
+    let (mut row_lens, mut row_valid, mut top_lens) = (Vec::new(), Vec::new(), Vec::new());
+    for v in values {
+        match v {
+            Value::Null => {
+                row_lens.push(0);
+                row_valid.push(false);
+            }
+            Value::Array(items) => {
+                for item in items {
+                    tokens.push(item)?;
+                    let alts = match item.get("top") {
+                        None | Some(Value::Null) => &[][..],
+                        Some(Value::Array(a)) => a.as_slice(),
+                        Some(other) => return Err(format!("internal: unexpected `top` value {other}")),
+                    };
+                    top_lens.push(alts.len());
+                    for alt in alts {
+                        tops.push(alt)?;
+                    }
+                }
+                row_lens.push(items.len());
+                row_valid.push(true);
+            }
+            other => return Err(format!("internal: unexpected value {other} for a token log-probs column")),
+        }
+    }
+    let err = |e: arrow::error::ArrowError| e.to_string();
+    let top_struct = StructArray::try_new(token_fields(false), tops.into_arrays(), None).map_err(err)?;
+    let top_list = ListArray::try_new(
+        Arc::new(token_item_field(false)),
+        OffsetBuffer::from_lengths(top_lens),
+        Arc::new(top_struct),
+        None,
+    )
+    .map_err(err)?;
+    let mut arrays = tokens.into_arrays();
+    arrays.push(Arc::new(top_list));
+    let token_struct = StructArray::try_new(token_fields(true), arrays, None).map_err(err)?;
+    let list = ListArray::try_new(
+        Arc::new(token_item_field(true)),
+        OffsetBuffer::from_lengths(row_lens),
+        Arc::new(token_struct),
+        Some(NullBuffer::from(row_valid)),
+    )
+    .map_err(err)?;
+    Ok(Arc::new(list))
 }
 
 fn message_fields() -> Fields {
@@ -419,6 +544,7 @@ impl ParquetSink {
 fn build_array(ty: ColumnType, values: &[Value]) -> Result<ArrayRef, String> {
     let bad = |v: &Value| format!("internal: unexpected value {v} for a {ty:?} column");
     Ok(match ty {
+        ColumnType::TokenLogprobs => return build_logprobs(values),
         ColumnType::Text | ColumnType::Id | ColumnType::Json => {
             let mut b = StringBuilder::new();
             for v in values {

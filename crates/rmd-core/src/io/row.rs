@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::logprobs::{GeneratedToken, TeacherLogprobs, TokenLogprob};
 use crate::message::{Message, Role};
 use crate::pair::Metadata;
 
@@ -190,6 +191,47 @@ impl Row {
         }
     }
 
+    /// The optional `teacher_logprobs` column: a list of token objects, or (some Parquet
+    /// writers) a string holding that list as JSON. Absent or null is no log-probs.
+    pub fn opt_teacher_logprobs(&mut self, column: &str) -> Result<Option<TeacherLogprobs>, FieldError> {
+        let v = match self.take_optional(column) {
+            None => return Ok(None),
+            Some(Value::String(s)) => serde_json::from_str::<Value>(&s).map_err(|e| {
+                FieldError::new(column, RowProblem::InvalidJson(format!("teacher_logprobs string is not JSON: {e}")))
+            })?,
+            Some(v) => v,
+        };
+        let Value::Array(items) = v else {
+            return Err(wrong(column, "a list of token log-prob objects", &v));
+        };
+        let mut tokens = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let at = format!("{column}[{i}]");
+            let Value::Object(mut obj) = item else {
+                return Err(wrong(&at, "a token log-prob object", &item));
+            };
+            let top = match obj.shift_remove("top") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(alts)) => alts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, alt)| {
+                        let at = format!("{at}.top[{j}]");
+                        match alt {
+                            Value::Object(o) => token_logprob(&at, o),
+                            other => Err(wrong(&at, "a token log-prob object", &other)),
+                        }
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(other) => return Err(wrong(&format!("{at}.top"), "a list", &other)),
+            };
+            tokens.push(GeneratedToken { token: token_logprob(&at, obj)?, top });
+        }
+        let lp = TeacherLogprobs::new(tokens);
+        lp.validate().map_err(|e| FieldError::new(format!("{column}{}", e.path), RowProblem::BadValue(e.message)))?;
+        Ok(Some(lp))
+    }
+
     /// The remaining (unconsumed) columns.
     pub fn into_rest(self) -> Map<String, Value> {
         self.map
@@ -226,6 +268,54 @@ fn number_value(field: &str, v: Value) -> Result<f64, FieldError> {
         }
         _ => Err(wrong(field, "a number", &v)),
     }
+}
+
+/// One `{id?, text?, bytes?, logprob}` object; null members count as absent, unknown
+/// members are refused (they would be lost).
+fn token_logprob(at: &str, mut obj: Map<String, Value>) -> Result<TokenLogprob, FieldError> {
+    let id = match obj.shift_remove("id") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|x| u32::try_from(x).ok())
+                .ok_or_else(|| match &v {
+                    Value::Number(_) => FieldError::new(format!("{at}.id"), RowProblem::BadValue(format!("token id {v} is not in 0..=4294967295"))),
+                    other => wrong(&format!("{at}.id"), "a token id (non-negative integer)", other),
+                })?,
+        ),
+    };
+    let text = match obj.shift_remove("text") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => return Err(wrong(&format!("{at}.text"), "a string", &other)),
+    };
+    let bytes = match obj.shift_remove("bytes") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(k, b)| {
+                    b.as_u64().and_then(|x| u8::try_from(x).ok()).ok_or_else(|| {
+                        FieldError::new(format!("{at}.bytes[{k}]"), RowProblem::BadValue(format!("{b} is not a byte (0..=255)")))
+                    })
+                })
+                .collect::<Result<Vec<u8>, _>>()?,
+        ),
+        Some(other) => return Err(wrong(&format!("{at}.bytes"), "a list of bytes", &other)),
+    };
+    let logprob = match obj.shift_remove("logprob") {
+        None => return Err(FieldError::new(format!("{at}.logprob"), RowProblem::MissingField)),
+        Some(Value::Null) => return Err(FieldError::new(format!("{at}.logprob"), RowProblem::Null { expected: "a number" })),
+        Some(v) => number_value(&format!("{at}.logprob"), v)?,
+    };
+    if let Some((key, _)) = obj.iter().find(|(_, v)| !v.is_null()) {
+        return Err(FieldError::new(
+            format!("{at}.{key}"),
+            RowProblem::BadValue(format!("token key `{key}` is not supported (id, text, bytes, logprob, top)")),
+        ));
+    }
+    Ok(TokenLogprob { id, text, bytes, logprob })
 }
 
 fn messages_value(column: &str, v: Value) -> Result<Vec<Message>, FieldError> {

@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use rmd_core::{
-    BestOfN, Conversation, JudgeLabel, JudgePair, Message, Metadata, PreferencePair, StyleMatrix,
+    BestOfN, Conversation, GeneratedToken, JudgeLabel, JudgePair, Message, Metadata,
+    PreferencePair, StyleMatrix, TeacherLogprobs, TokenLogprob,
 };
 use serde_json::json;
 
@@ -12,6 +13,26 @@ pub fn meta(v: serde_json::Value) -> Metadata {
 
 /// Text that exercises escaping: quotes, newlines, tabs, non-ASCII, emoji.
 pub const TRICKY: &str = "Grüße 👋 \"quoted\"\n\tsecond line, {brackets} [and] commas,";
+
+/// Top-k log-probs exercising every member: text only, id only, id + text, raw bytes of a
+/// token that ends inside a character, an empty alternative list, a zero log-prob.
+pub fn sample_logprobs() -> TeacherLogprobs {
+    let t = |text: &str, lp: f64| TokenLogprob::text(text, lp);
+    TeacherLogprobs::new(vec![
+        GeneratedToken {
+            token: t("Grüße", -0.25),
+            top: vec![t("Grüße", -0.25), t("Hallo", -1.75), TokenLogprob::id(17, -3.5)],
+        },
+        GeneratedToken {
+            token: TokenLogprob { id: Some(4_000_000_000), text: Some(" 👋".into()), bytes: None, logprob: 0.0 },
+            top: vec![],
+        },
+        GeneratedToken {
+            token: TokenLogprob { id: None, text: Some("\u{fffd}".into()), bytes: Some(vec![0xf0, 0x9f]), logprob: -0.125 },
+            top: vec![TokenLogprob { id: Some(0), text: None, bytes: Some(vec![0xf0, 0x9f]), logprob: -0.125 }],
+        },
+    ])
+}
 
 fn base_pair(i: usize) -> PreferencePair {
     let mut p = PreferencePair::new(
@@ -31,6 +52,7 @@ pub fn explicit_pairs() -> Vec<PreferencePair> {
     a.rejected_score = Some(2.5);
     a.margin = Some(6.5);
     a.teacher_response = Some(format!("Teacher: {TRICKY}"));
+    a.teacher_logprobs = Some(sample_logprobs());
     let mut b = base_pair(1);
     b.metadata = Metadata::new();
     let mut c = base_pair(2);
@@ -46,6 +68,9 @@ pub fn rm_distiller_pairs() -> Vec<PreferencePair> {
             p.chosen_score = Some(8.0 + i as f64 * 0.5);
             p.rejected_score = Some(3.0);
             p.teacher_response = Some(format!("y_T {i}"));
+            if i != 1 {
+                p.teacher_logprobs = Some(sample_logprobs());
+            }
             if i == 1 {
                 p.metadata = Metadata::new();
             }
@@ -84,6 +109,8 @@ pub fn trl_pairs() -> Vec<PreferencePair> {
     let mut a = base_pair(0);
     a.prompt = multi_turn_prompt(0);
     a.margin = Some(1.5);
+    a.teacher_response = Some("Fine, thanks.".into());
+    a.teacher_logprobs = Some(sample_logprobs());
     let mut b = base_pair(1);
     b.prompt = Conversation::new(vec![
         Message::system("Be brief."),
@@ -97,6 +124,8 @@ pub fn trl_pairs() -> Vec<PreferencePair> {
 pub fn hh_pairs() -> Vec<PreferencePair> {
     let mut a = base_pair(0);
     a.prompt = multi_turn_prompt(0);
+    a.teacher_response = Some("Sure.".into());
+    a.teacher_logprobs = Some(sample_logprobs());
     let mut b = base_pair(1);
     b.chosen_score = Some(7.0);
     b.rejected_score = Some(4.0);

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::request::{ChatRequest, Completion, TokenLogprobs, TopLogprob, Usage};
+use crate::request::{ChatRequest, Completion, GeneratedToken, TeacherLogprobs, TokenLogprob, Usage};
 
 /// Builds the JSON body. `max_tokens_field` is `max_tokens` for most servers and
 /// `max_completion_tokens` for OpenAI's newer models.
@@ -87,18 +87,47 @@ struct WireLogprobs {
     content: Option<Vec<WireToken>>,
 }
 
+/// One entry of `logprobs.content[]` (and, without `top_logprobs`, of its `top_logprobs[]`).
 #[derive(Deserialize)]
 struct WireToken {
     token: String,
     logprob: f64,
     #[serde(default)]
-    top_logprobs: Vec<WireTop>,
+    bytes: Option<Vec<u8>>,
+    #[serde(default)]
+    top_logprobs: Option<Vec<WireToken>>,
 }
 
-#[derive(Deserialize)]
-struct WireTop {
-    token: String,
-    logprob: f64,
+impl WireToken {
+    /// vLLM with `return_tokens_as_token_ids: true` reports tokens as `token_id:<id>`: the
+    /// id is then the token's identity and its text is unknown. Otherwise the text is the
+    /// token, and `bytes` is kept only when the text cannot represent them (a token that
+    /// ends inside a multi-byte character comes back with a replacement character).
+    fn convert(&self) -> TokenLogprob {
+        if let Some(id) = self.token.strip_prefix("token_id:").and_then(|d| d.parse::<u32>().ok()) {
+            return TokenLogprob::id(id, self.logprob);
+        }
+        let bytes = self.bytes.clone().filter(|b| b.as_slice() != self.token.as_bytes());
+        TokenLogprob { id: None, text: Some(self.token.clone()), bytes, logprob: self.logprob }
+    }
+}
+
+/// `choices[0].logprobs.content` as [`TeacherLogprobs`], each entry checked.
+fn convert_logprobs(tokens: Vec<WireToken>) -> Result<TeacherLogprobs, String> {
+    let lp = TeacherLogprobs::new(
+        tokens
+            .iter()
+            .map(|t| GeneratedToken {
+                token: t.convert(),
+                top: t.top_logprobs.iter().flatten().map(WireToken::convert).collect(),
+            })
+            .collect(),
+    );
+    // An empty answer has no tokens; the task parser rejects the answer itself.
+    if !lp.is_empty() {
+        lp.validate().map_err(|e| format!("logprobs.content{}: {}", e.path, e.message))?;
+    }
+    Ok(lp)
 }
 
 /// Parses a 200 body. Errors are messages for [`crate::BackendError::Malformed`].
@@ -120,16 +149,7 @@ pub fn parse_response(bytes: &[u8]) -> Result<Completion, String> {
         .usage
         .map(|u| Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens })
         .unwrap_or_default();
-    let logprobs = choice.logprobs.and_then(|l| l.content).map(|tokens| {
-        tokens
-            .into_iter()
-            .map(|t| TokenLogprobs {
-                token: t.token,
-                logprob: t.logprob,
-                top: t.top_logprobs.into_iter().map(|x| TopLogprob { token: x.token, logprob: x.logprob }).collect(),
-            })
-            .collect()
-    });
+    let logprobs = choice.logprobs.and_then(|l| l.content).map(convert_logprobs).transpose()?;
     Ok(Completion {
         text: content,
         reasoning,
@@ -186,7 +206,49 @@ mod tests {
         assert!(c.truncated());
         assert_eq!(c.usage, Usage { prompt_tokens: 12, completion_tokens: 1 });
         let lp = c.logprobs.unwrap();
-        assert_eq!(lp[0].top[1], TopLogprob { token: "Hey".into(), logprob: -2.5 });
+        assert_eq!(lp.tokens[0].token, TokenLogprob::text("Hi", -0.1));
+        assert_eq!(lp.tokens[0].top[1], TokenLogprob::text("Hey", -2.5));
+    }
+
+    fn with_logprobs(content: serde_json::Value) -> Vec<u8> {
+        json!({"choices": [{"message": {"role": "assistant", "content": "x"}, "logprobs": {"content": content}}]})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn token_ids_and_partial_bytes_are_kept() {
+        // vLLM `return_tokens_as_token_ids`: ids, no text. A token ending inside a character:
+        // the text is lossy, the bytes are the truth. Bytes equal to the text are not repeated.
+        let body = with_logprobs(json!([
+            {"token": "token_id:9906", "logprob": -0.5, "bytes": [116, 111],
+             "top_logprobs": [{"token": "token_id:9906", "logprob": -0.5}, {"token": "token_id:13", "logprob": -1.25}]},
+            {"token": "\u{fffd}", "logprob": -0.75, "bytes": [240, 159], "top_logprobs": []},
+            {"token": " ok", "logprob": 0.0, "bytes": [32, 111, 107], "top_logprobs": null}
+        ]));
+        let lp = parse_response(&body).unwrap().logprobs.unwrap();
+        assert_eq!(lp.tokens[0].token, TokenLogprob::id(9906, -0.5));
+        assert_eq!(lp.tokens[0].top, vec![TokenLogprob::id(9906, -0.5), TokenLogprob::id(13, -1.25)]);
+        assert_eq!(lp.tokens[1].token.bytes.as_deref(), Some(&[240u8, 159][..]));
+        assert_eq!(lp.tokens[2].token, TokenLogprob::text(" ok", 0.0));
+        assert!(lp.tokens[2].top.is_empty());
+    }
+
+    #[test]
+    fn malformed_logprobs_are_errors() {
+        for (content, needle) in [
+            (json!([{"token": "a", "logprob": 0.5, "top_logprobs": []}]), "logprobs.content[0].logprob"),
+            (json!([{"token": "a", "logprob": -0.5, "top_logprobs": [{"token": "b", "logprob": 2.0}]}]), "[0].top[0].logprob"),
+            (json!([{"token": "a", "logprob": "-0.5"}]), "invalid type"),
+            (json!([{"logprob": -0.5}]), "missing field `token`"),
+            (json!([{"token": "a", "logprob": -0.5, "bytes": [256]}]), "invalid value"),
+            (json!({"token": "a"}), "invalid type"),
+        ] {
+            let err = parse_response(&with_logprobs(content.clone())).unwrap_err();
+            assert!(err.contains(needle), "{content}: {err}");
+        }
+        // No log-probs at all is not an error here (the teacher layer decides whether it needed them).
+        assert_eq!(parse_response(&with_logprobs(serde_json::Value::Null)).unwrap().logprobs, None);
     }
 
     #[test]

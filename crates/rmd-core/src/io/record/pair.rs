@@ -49,6 +49,19 @@ impl Codec for PreferencePair {
         if has(Field::TeacherResponse) {
             pair.teacher_response = ctx.text(&mut row, Field::TeacherResponse)?;
         }
+        if has(Field::TeacherLogprobs) {
+            let col = ctx.col(Field::TeacherLogprobs);
+            pair.teacher_logprobs = row.opt_teacher_logprobs(col)?;
+            if pair.teacher_logprobs.is_some() && pair.teacher_response.is_none() {
+                return Err(FieldError::new(
+                    col,
+                    RowProblem::BadValue(format!(
+                        "log-probs of a teacher response, but `{}` is empty",
+                        ctx.col(Field::TeacherResponse)
+                    )),
+                ));
+            }
+        }
         let mut dedicated = Vec::new();
         if ctx.layout == Layout::RewardBench {
             for f in REWARD_BENCH_META {
@@ -139,6 +152,28 @@ impl Codec for PreferencePair {
                 "teacher_response",
                 format!("layout `{layout}` has no teacher_response column"),
             ));
+        }
+        match (&self.teacher_logprobs, layout.spec(Field::TeacherLogprobs)) {
+            (None, _) => {}
+            (Some(_), None) => {
+                return Err(Refusal::new(
+                    "teacher_logprobs",
+                    format!("layout `{layout}` has no teacher_logprobs column"),
+                ))
+            }
+            (Some(lp), Some(_)) => {
+                if self.teacher_response.is_none() {
+                    return Err(Refusal::new(
+                        "teacher_logprobs",
+                        "log-probs without a teacher_response; readers would reject the row",
+                    ));
+                }
+                lp.validate().map_err(|e| {
+                    Refusal::new(format!("teacher_logprobs{}", e.path), e.message)
+                })?;
+                let value = serde_json::to_value(lp).expect("log-probs serialize");
+                out.insert(ctx.col(Field::TeacherLogprobs), value);
+            }
         }
         let dedicated: &[Field] = if layout == Layout::RewardBench {
             &REWARD_BENCH_META
