@@ -2,35 +2,19 @@
 //! replicas share the CPU. The run must log the same curve as a one-device run (to float
 //! rounding), resume, and refuse a device count of zero.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Mutex;
 
-use rmd_cli::backend::{self, Backend};
 use rmd_cli::cmd::train;
 use rmd_core::{Conversation, PreferencePair};
-use rmd_model::text::word_level::{vocab_size, word_level_encoder, SIMPLE_CHAT_TEMPLATE};
-use rmd_model::{save_pretrained, DecoderConfig, Family, HeadKind, RewardModel, RewardModelConfig, SaveDtype, SaveOptions};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// burn's local collective serves one group per process at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const WORDS: &[&str] = &["what", "is", "the", "answer", "good", "bad", "fine", "poor", "it", "very", "a", "reply", "?", "."];
-
-fn word_model(dir: &Path) -> PathBuf {
-    let dir = dir.join("base");
-    std::fs::create_dir_all(&dir).unwrap();
-    let enc = word_level_encoder(WORDS.iter().copied(), true).unwrap();
-    enc.tokenizer().save(dir.join("tokenizer.json"), false).unwrap();
-    let tok_cfg = json!({"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>", "chat_template": SIMPLE_CHAT_TEMPLATE});
-    std::fs::write(dir.join("tokenizer_config.json"), tok_cfg.to_string()).unwrap();
-    let dec = DecoderConfig::preset(Family::Qwen2, vocab_size(&enc), 16, 32, 1, 2, 1);
-    let model = RewardModel::<Backend>::init(&RewardModelConfig::new(dec, HeadKind::Linear), 7, &backend::device()).unwrap();
-    let base = json!({"bos_token_id": 2, "eos_token_id": 3, "torch_dtype": "float32"});
-    let opts = SaveOptions { dtype: SaveDtype::F32, pad_token_id: 0, base_config: base.as_object().cloned() };
-    save_pretrained(&model, &dir, &opts).unwrap();
-    dir
-}
 
 fn pairs(n: usize) -> Vec<PreferencePair> {
     (0..n)
@@ -82,7 +66,7 @@ fn args(model: &Path, data: &Path, out: &Path, devices: Option<usize>) -> train:
 fn devices_flag_and_config_key_train_the_single_device_curve() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let model = word_model(tmp.path());
+    let model = common::word_model(tmp.path(), WORDS);
     let data = tmp.path().join("train.jsonl");
     // 14 pairs, 6 per step: steps of 6, 6 and 2 pairs; micro-batches of 3 split 2+1 on two devices.
     rmd_core::io::write_pairs(&data, rmd_core::io::Layout::Explicit, &pairs(14)).unwrap();

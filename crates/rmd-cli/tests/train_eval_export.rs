@@ -2,36 +2,18 @@
 //! margins, the exported checkpoint reproduces the trained model exactly, resuming is exact and
 //! guarded, the KL teacher is wired to the student's own distribution, and bad input is refused.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use rmd_cli::backend::{self, Backend};
 use rmd_cli::cmd::{eval, export, train};
 use rmd_core::{Conversation, PreferencePair};
-use rmd_model::text::word_level::{vocab_size, word_level_encoder, SIMPLE_CHAT_TEMPLATE};
 use rmd_model::weights::SafetensorsSource;
-use rmd_model::{
-    load_pretrained, save_pretrained, DecoderConfig, Family, HeadKind, HeadRequest, LoadOptions, PaddingSide, RewardModel,
-    RewardModelConfig, SaveDtype, SaveOptions, ScoreOptions, Scorer, TextEncoder,
-};
+use rmd_model::{load_pretrained, HeadRequest, LoadOptions, PaddingSide, ScoreOptions, Scorer, TextEncoder};
 use serde_json::{json, Value};
 
 const WORDS: &[&str] = &["what", "is", "the", "answer", "good", "bad", "fine", "poor", "it", "very", "a", "reply", "?", "."];
-
-/// A word-level Qwen2 reward model saved as an HF checkpoint with its tokenizer files.
-fn word_model(dir: &Path) -> PathBuf {
-    let dir = dir.join("base");
-    std::fs::create_dir_all(&dir).unwrap();
-    let enc = word_level_encoder(WORDS.iter().copied(), true).unwrap();
-    enc.tokenizer().save(dir.join("tokenizer.json"), false).unwrap();
-    let tok_cfg = json!({"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>", "chat_template": SIMPLE_CHAT_TEMPLATE});
-    std::fs::write(dir.join("tokenizer_config.json"), tok_cfg.to_string()).unwrap();
-    let dec = DecoderConfig::preset(Family::Qwen2, vocab_size(&enc), 16, 32, 1, 2, 1);
-    let model = RewardModel::<Backend>::init(&RewardModelConfig::new(dec, HeadKind::Linear), 7, &backend::device()).unwrap();
-    let base = json!({"bos_token_id": 2, "eos_token_id": 3, "torch_dtype": "float32"});
-    let opts = SaveOptions { dtype: SaveDtype::F32, pad_token_id: 0, base_config: base.as_object().cloned() };
-    save_pretrained(&model, &dir, &opts).unwrap();
-    dir
-}
 
 /// Chosen answers say "good"/"fine", rejected "bad"/"poor"; teacher gaps 6 (strong) and 3 (weak).
 fn pairs(n: usize, offset: usize) -> Vec<PreferencePair> {
@@ -115,7 +97,7 @@ fn tensors(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn train_export_eval_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = word_model(tmp.path());
+    let base = common::word_model(tmp.path(), WORDS);
     let train_set = pairs(16, 0);
     let eval_set = pairs(12, 100);
     let data = write_jsonl(&tmp.path().join("train.jsonl"), &train_set);
@@ -285,7 +267,7 @@ fn causal_lm_with_mlp_head_sft_and_kl_teacher() {
 #[test]
 fn config_file_paths_are_relative_to_it_and_flags_override() {
     let tmp = tempfile::tempdir().unwrap();
-    word_model(tmp.path());
+    common::word_model(tmp.path(), WORDS);
     write_jsonl(&tmp.path().join("train.jsonl"), &pairs(8, 0));
     let cfg = tmp.path().join("train.toml");
     std::fs::write(
@@ -345,7 +327,7 @@ max_grad_norm = 1.0
 #[test]
 fn unusable_inputs_are_refused_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = word_model(tmp.path());
+    let base = common::word_model(tmp.path(), WORDS);
     let mut unscored = pairs(4, 0);
     unscored[2].chosen_score = None;
     let data = write_jsonl(&tmp.path().join("unscored.jsonl"), &unscored);

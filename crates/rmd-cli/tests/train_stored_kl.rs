@@ -2,30 +2,18 @@
 //! in the dataset (`teacher_logprobs`, as `rmd synth` writes them), from flags and from a
 //! config file, and the combinations it refuses.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use rmd_cli::backend::{self, Backend};
+use std::path::Path;
+
+use rmd_cli::backend;
 use rmd_cli::cmd::train;
 use rmd_core::{Conversation, GeneratedToken, PreferencePair, TeacherLogprobs, TokenLogprob};
-use rmd_model::text::word_level::{vocab_size, word_level_encoder, SIMPLE_CHAT_TEMPLATE};
-use rmd_model::{save_pretrained, DecoderConfig, Family, HeadKind, RewardModel, RewardModelConfig, SaveDtype, SaveOptions};
-use serde_json::{json, Value};
+use rmd_model::text::word_level::{vocab_size, word_level_encoder};
+use rmd_model::{DecoderConfig, Family, HeadKind, RewardModel, RewardModelConfig};
+use serde_json::Value;
 
 const WORDS: &[&str] = &["what", "is", "the", "answer", "good", "bad", "fine", "great", "poor", "it", "very", "a", "reply", "?", "."];
-
-fn word_model(dir: &Path) -> PathBuf {
-    let dir = dir.join("base");
-    std::fs::create_dir_all(&dir).unwrap();
-    let enc = word_level_encoder(WORDS.iter().copied(), true).unwrap();
-    enc.tokenizer().save(dir.join("tokenizer.json"), false).unwrap();
-    let tok_cfg = json!({"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>", "chat_template": SIMPLE_CHAT_TEMPLATE});
-    std::fs::write(dir.join("tokenizer_config.json"), tok_cfg.to_string()).unwrap();
-    let dec = DecoderConfig::preset(Family::Qwen2, vocab_size(&enc), 16, 32, 1, 2, 1);
-    let model = RewardModel::<Backend>::init(&RewardModelConfig::new(dec, HeadKind::Linear), 7, &backend::device()).unwrap();
-    let base = json!({"bos_token_id": 2, "eos_token_id": 3, "torch_dtype": "float32"});
-    save_pretrained(&model, &dir, &SaveOptions { dtype: SaveDtype::F32, pad_token_id: 0, base_config: base.as_object().cloned() }).unwrap();
-    dir
-}
 
 fn tok(text: &str, p: f64, top: &[(&str, f64)]) -> GeneratedToken {
     GeneratedToken { token: TokenLogprob::text(text, p.ln()), top: top.iter().map(|(t, q)| TokenLogprob::text(*t, q.ln())).collect() }
@@ -81,7 +69,7 @@ fn args(model: &Path, data: &Path, out: &Path) -> train::Args {
 #[test]
 fn stored_topk_kl_trains_from_a_parquet_dataset() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = word_model(tmp.path());
+    let base = common::word_model(tmp.path(), WORDS);
     let data = tmp.path().join("synth.parquet");
     rmd_core::io::write_pairs(&data, rmd_core::io::Layout::Explicit, &pairs(16)).unwrap();
     let out = tmp.path().join("run");
@@ -109,7 +97,7 @@ fn stored_topk_kl_trains_from_a_parquet_dataset() {
 #[test]
 fn kl_source_combinations_that_cannot_work_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = word_model(tmp.path());
+    let base = common::word_model(tmp.path(), WORDS);
     let mut bare = pairs(4);
     bare[1].teacher_logprobs = None;
     let data = tmp.path().join("bare.jsonl");
