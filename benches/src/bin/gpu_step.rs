@@ -155,10 +155,7 @@ fn main() {
 
     // Scoring pass: reward rows only, no graph.
     let eval = model.valid();
-    let eval = match compute_copy(&eval, precision, DType::F32) {
-        Some(c) => c,
-        None => eval,
-    };
+    let eval = compute_copy(&eval, precision, DType::F32).unwrap_or(eval);
     let score_input = ModelInput::<Inner>::rewards_only(&batch, &device).unwrap();
     let mut times = Vec::new();
     for i in 0..warmup + steps {

@@ -3,6 +3,8 @@
 //! masked rows). The GEMM argument mapping is tested in `src/layout.rs`; cuBLAS itself in
 //! tests/cuda.rs on a GPU.
 
+mod common;
+
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -25,17 +27,7 @@ fn explicit_attention_matches_burn_with_padding_rows() {
     let mk = || Tensor::<B, 4>::random([rows, heads, len, d], Distribution::Normal(0.0, 1.0), &device).require_grad();
     let (q, k, v) = (mk(), mk(), mk());
     // Row 0: causal. Row 1: left padding of 2 (keys 0..2 masked), and query rows 0..2 fully masked.
-    let mut m = vec![false; rows * heads * len * len];
-    for r in 0..rows {
-        for h in 0..heads {
-            for i in 0..len {
-                for j in 0..len {
-                    let masked = j > i || (r == 1 && (j < 2 || i < 2));
-                    m[((r * heads + h) * len + i) * len + j] = masked;
-                }
-            }
-        }
-    }
+    let m = common::padded_causal_mask(rows, heads, len, 2);
     let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(m, [rows, heads, len, len]), &device);
     let scale = 0.5;
     let ours = attention_materialized(q.clone(), k.clone(), v.clone(), mask.clone(), scale);

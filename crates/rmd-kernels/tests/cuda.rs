@@ -3,6 +3,8 @@
 //! in f32 and bf16, for every operand layout the model produces; attention against burn's own.
 #![cfg(feature = "cuda")]
 
+mod common;
+
 use burn::backend::{Autodiff, Cuda};
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -119,16 +121,7 @@ fn fast_attention_matches_burn_attention_with_gradients() {
     let (rows, heads, len, d) = (2, 4, 33, 16);
     let mk = || Tensor::<B, 4>::random([rows, heads, len, d], Distribution::Normal(0.0, 1.0), &device).require_grad();
     let (q, k, v) = (mk(), mk(), mk());
-    let mut m = vec![false; rows * heads * len * len];
-    for r in 0..rows {
-        for h in 0..heads {
-            for i in 0..len {
-                for j in 0..len {
-                    m[((r * heads + h) * len + i) * len + j] = j > i || (r == 1 && (j < 5 || i < 5));
-                }
-            }
-        }
-    }
+    let m = common::padded_causal_mask(rows, heads, len, 5);
     let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(m, [rows, heads, len, len]), &device);
     let w = Tensor::<B, 4>::random([rows, heads, len, d], Distribution::Normal(0.0, 1.0), &device);
     let fast = rmd_kernels::attention(q.clone(), k.clone(), v.clone(), mask.clone(), 0.25);

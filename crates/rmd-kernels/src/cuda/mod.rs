@@ -42,10 +42,10 @@ pub(crate) fn cublas_available() -> bool {
     })
 }
 
-/// Re-types a tensor whose backend was checked by `TypeId` to be `To`.
-fn retype<From: Backend, To: Backend, const D: usize>(t: Tensor<From, D>) -> Tensor<To, D> {
+/// Re-types a value (a tensor of any kind) whose backend was checked by `TypeId` to be the target's.
+fn retype<From: 'static, To: 'static>(t: From) -> To {
     let boxed: Box<dyn Any> = Box::new(t);
-    *boxed.downcast::<Tensor<To, D>>().expect("backend type checked by TypeId")
+    *boxed.downcast::<To>().expect("backend type checked by TypeId")
 }
 
 fn eligible<B: Backend, const D: usize>(lhs: &Tensor<B, D>, rhs: &Tensor<B, D>) -> bool {
@@ -71,11 +71,11 @@ pub(crate) fn try_matmul<B: Backend, const D: usize>(
         return Err((lhs, rhs));
     }
     if TypeId::of::<B>() == TypeId::of::<Diff>() {
-        let out = autodiff_op::matmul(retype::<B, Diff, D>(lhs), retype::<B, Diff, D>(rhs));
-        return Ok(retype::<Diff, B, D>(out));
+        let out = autodiff_op::matmul(retype::<_, Tensor<Diff, D>>(lhs), retype::<_, Tensor<Diff, D>>(rhs));
+        return Ok(retype(out));
     }
-    let out = fusion_op::matmul_tensor(retype::<B, Fused, D>(lhs), retype::<B, Fused, D>(rhs));
-    Ok(retype::<Fused, B, D>(out))
+    let out = fusion_op::matmul_tensor(retype::<_, Tensor<Fused, D>>(lhs), retype::<_, Tensor<Fused, D>>(rhs));
+    Ok(retype(out))
 }
 
 /// `Ok(softmax(mask(scores · scale)))` as one autodiff node for `Autodiff<Cuda>`, else the inputs back.
@@ -87,7 +87,6 @@ pub(crate) fn try_masked_softmax<B: Backend>(
     if !crate::fast_path_enabled() || TypeId::of::<B>() != TypeId::of::<Diff>() {
         return Err((scores, mask));
     }
-    let boxed: Box<dyn Any> = Box::new(mask);
-    let mask = *boxed.downcast::<Tensor<Diff, 4, Bool>>().expect("backend type checked by TypeId");
-    Ok(retype::<Diff, B, 4>(softmax_op::masked_softmax(retype::<B, Diff, 4>(scores), mask, scale)))
+    let (scores, mask): (Tensor<Diff, 4>, Tensor<Diff, 4, Bool>) = (retype(scores), retype(mask));
+    Ok(retype(softmax_op::masked_softmax(scores, mask, scale)))
 }
