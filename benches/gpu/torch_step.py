@@ -60,8 +60,10 @@ def main():
             times.append(dt)
     ms = statistics.median(times) * 1e3
     peak = torch.cuda.max_memory_allocated() / 2**30
+    # Reserved (the caching allocator's pool) is what nvidia-smi sees, as for burn's pools.
+    reserved = torch.cuda.max_memory_reserved() / 2**30
     tag = "torch.compile" if a.compile else "eager"
-    print(f"torch {tag} shape={a.shape} pairs={P} len={L} dtype={a.dtype}: {ms:.1f} ms/step, {rows * L / (ms / 1e3):.0f} tokens/s, peak {peak:.1f} GiB")
+    print(f"torch {tag} shape={a.shape} pairs={P} len={L} dtype={a.dtype}: {ms:.1f} ms/step, {rows * L / (ms / 1e3):.0f} tokens/s, peak {peak:.1f} GiB (reserved {reserved:.1f} GiB)")
 
 if __name__ == "__main__":
     main()

@@ -136,22 +136,38 @@ fn main() {
         return;
     }
 
-    let mut times = Vec::new();
+    let (mut times, mut host_times) = (Vec::new(), Vec::new());
     for step in 0..warmup + steps {
         B::sync(&device).unwrap();
         let t = Instant::now();
         let (loss, _) = step_loss(&model);
+        let t_fwd = t.elapsed().as_secs_f64();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let t_bwd = t.elapsed().as_secs_f64();
         model = optim.step(1e-5, model, grads);
+        // Host time to record and launch the step; close to the step time = host-bound.
+        let host = t.elapsed().as_secs_f64();
         B::sync(&device).unwrap();
         let dt = t.elapsed().as_secs_f64();
-        eprintln!("step {step}: {:.1} ms", dt * 1e3);
+        eprintln!(
+            "step {step}: {:.1} ms (host {:.1} ms: forward {:.1}, backward {:.1}, optimizer {:.1})",
+            dt * 1e3,
+            host * 1e3,
+            t_fwd * 1e3,
+            (t_bwd - t_fwd) * 1e3,
+            (host - t_bwd) * 1e3
+        );
         if step >= warmup {
             times.push(dt);
+            host_times.push(host);
         }
     }
     let ms = median(times) * 1e3;
-    println!("train_step shape={shape} pairs={pairs} len={len} precision={precision:?}: {ms:.1} ms/step, {:.0} tokens/s", tokens / (ms / 1e3));
+    let host_ms = median(host_times) * 1e3;
+    println!(
+        "train_step shape={shape} pairs={pairs} len={len} precision={precision:?}: {ms:.1} ms/step, {:.0} tokens/s (host enqueue {host_ms:.1} ms)",
+        tokens / (ms / 1e3)
+    );
 
     // Scoring pass: reward rows only, no graph.
     let eval = model.valid();

@@ -1,45 +1,44 @@
-//! Scaled dot-product attention with a boolean mask.
+//! Scaled dot-product attention with grouped-query heads and a boolean mask.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::module;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor};
 
-use crate::matmul::matmul;
-
-/// `softmax(q·kᵀ·scale, masked) · v` for `q, k, v: [rows, heads, len, d]` and
-/// `mask: [rows, heads, len, len]` (`true` = masked).
+/// `softmax(q·kᵀ·scale, masked) · v` for `q: [rows, heads, len, d]`, `k, v: [rows, kv_heads,
+/// len, d]` (grouped-query attention: `heads` is a multiple of `kv_heads` and query head `i`
+/// reads kv head `i / (heads / kv_heads)`, as in transformers) and `mask: [rows, heads, len,
+/// len]` (`true` = masked).
 ///
-/// With a fast matmul (cuBLAS) the two products go through it and the softmax is the NaN-safe
-/// one of burn's fallback (a fully masked row gives zeros); otherwise this is burn's
-/// `attention` (which under autodiff materialises the same score matrix).
+/// - `Autodiff<Cuda>`: one autodiff node over cuBLAS products that keeps only `q`, `k`, `v`
+///   and recomputes the probabilities in its backward ([`crate::autodiff::attention`]);
+/// - `Cuda` (inference): the same products, no kv copies ([`grouped_attention`]);
+/// - otherwise: burn's `attention` on kv heads repeated to `heads`.
+///
+/// # Panics
+/// If `heads` is not a multiple of `kv_heads`.
 pub fn attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, mask: Tensor<B, 4, Bool>, scale: f64) -> Tensor<B, 4> {
-    if crate::has_fast_matmul::<B>() {
-        return attention_materialized(q, k, v, mask, scale);
-    }
-    let options = AttentionModuleOptions { scale: Some(scale), softcap: None, is_causal: false };
-    module::attention(q, k, v, Some(mask), None, options)
-}
-
-/// The explicit form the fast path runs: both products through [`matmul`] and
-/// [`masked_softmax`]. Public so it can be checked against burn's `attention` on any backend.
-pub fn attention_materialized<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, mask: Tensor<B, 4, Bool>, scale: f64) -> Tensor<B, 4> {
-    let scores = matmul(q, k.swap_dims(2, 3));
-    matmul(masked_softmax(scores, mask, scale), v)
-}
-
-/// `softmax(mask(scores · scale))` over the last dim; a fully masked row gives zeros. On
-/// `Autodiff<Cuda>` one autodiff node that saves only its output (f32 inside).
-pub fn masked_softmax<B: Backend>(scores: Tensor<B, 4>, mask: Tensor<B, 4, Bool>, scale: f64) -> Tensor<B, 4> {
+    let (heads, kv_heads) = (q.dims()[1], k.dims()[1]);
+    assert!(kv_heads > 0 && heads % kv_heads == 0, "{heads} query heads cannot share {kv_heads} kv heads");
     #[cfg(feature = "cuda")]
-    let (scores, mask) = match crate::cuda::try_masked_softmax(scores, mask, scale) {
-        Ok(p) => return p,
-        Err(inputs) => inputs,
-    };
-    let scores = scores.mul_scalar(scale).mask_fill(mask, f32::NEG_INFINITY);
-    let finfo = scores.dtype().finfo().expect("float scores");
-    let max = scores.clone().max_dim(3).clamp_min(finfo.min);
-    let num = (scores - max).exp();
-    let sum = num.clone().sum_dim(3).clamp_min(finfo.min_positive);
-    num / sum
+    if crate::cuda::is_diff::<B>() {
+        use crate::cuda::{retype, Fused};
+        return retype(crate::autodiff::attention::<Fused>(retype(q), retype(k), retype(v), retype(mask), scale));
+    }
+    if crate::has_fast_matmul::<B>() {
+        return crate::grouped::grouped_attention(q, k, v, mask, scale);
+    }
+    let n_rep = heads / kv_heads;
+    let options = AttentionModuleOptions { scale: Some(scale), softcap: None, is_causal: false };
+    module::attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), Some(mask), None, options)
+}
+
+/// `[rows, kv_heads, len, d]` -> `[rows, kv_heads * n_rep, len, d]`; head `i` of the result is
+/// kv head `i / n_rep`, as in transformers' `repeat_kv`.
+pub fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
+    if n_rep == 1 {
+        return x;
+    }
+    let [rows, kvh, len, d] = x.dims();
+    x.reshape([rows, kvh, 1, len, d]).expand([rows, kvh, n_rep, len, d]).reshape([rows, kvh * n_rep, len, d])
 }

@@ -1,22 +1,30 @@
-//! rmd-kernels: the matmul and attention entry points the model and the losses call.
+//! rmd-kernels: the matmul, attention, SwiGLU and RMSNorm entry points the model and the
+//! losses call.
 //!
-//! Every function is generic over burn's `Backend` and, by default, is exactly the burn op it
-//! names. With the `cuda` feature, when the backend is burn's CUDA backend (`Cuda`, or
+//! Every function is generic over burn's `Backend` and, by default, is the plain burn formula.
+//! With the `cuda` feature, when the backend is burn's CUDA backend (`Cuda`, or
 //! `Autodiff<Cuda>` for training), matmuls run through cuBLAS instead of cubecl's kernels: a
-//! custom fusion operation with its own backward (dA = dC·Bᵀ, dB = Aᵀ·dC, both cuBLAS too). On
-//! an H200 cuBLAS is ~8x faster than burn 0.21's bf16 matmul (docs/benchmarks.md).
+//! custom fusion operation with its own backward (dA = dC·Bᵀ, dB = Aᵀ·dC, both cuBLAS too),
+//! enqueued on cubecl's CUDA stream. On an H200 cuBLAS is ~8x faster than burn 0.21's bf16
+//! matmul (docs/benchmarks.md). For training, attention, SwiGLU and RMSNorm are single
+//! autodiff nodes that keep only what their backward needs ([`autodiff`]).
 //!
 //! The fast path is chosen at run time by the backend's type (`TypeId`), so library code keeps
 //! its plain `B: Backend` bounds. It can be switched off with `RMD_CUBLAS=0` or
 //! [`set_fast_path`] (the numerics tests compare both paths).
 
 mod attention;
+pub mod autodiff;
 #[cfg(feature = "cuda")]
 mod cuda;
+mod elementwise;
+mod grouped;
 mod layout;
 mod matmul;
 
-pub use attention::{attention, attention_materialized, masked_softmax};
+pub use attention::{attention, repeat_kv};
+pub use elementwise::{rms_norm, swiglu};
+pub use grouped::{grouped_attention, grouped_attention_backward};
 pub use matmul::{linear, matmul};
 
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -1,5 +1,5 @@
-//! CPU checks of the pieces of the fast path that have a CPU equivalent: the explicit attention
-//! the cuBLAS path runs (values and gradients against burn's `attention`, including fully
+//! CPU checks of the pieces of the fast path that have a CPU equivalent: the explicit (grouped)
+//! attention the cuBLAS path runs (values and gradients against burn's `attention`, including fully
 //! masked rows). The GEMM argument mapping is tested in `src/layout.rs`; cuBLAS itself in
 //! tests/cuda.rs on a GPU.
 
@@ -9,7 +9,7 @@ use burn::backend::{Autodiff, NdArray};
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Distribution, Tensor, TensorData};
-use rmd_kernels::attention_materialized;
+use rmd_kernels::grouped_attention;
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -30,7 +30,7 @@ fn explicit_attention_matches_burn_with_padding_rows() {
     let m = common::padded_causal_mask(rows, heads, len, 2);
     let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(m, [rows, heads, len, len]), &device);
     let scale = 0.5;
-    let ours = attention_materialized(q.clone(), k.clone(), v.clone(), mask.clone(), scale);
+    let ours = grouped_attention(q.clone(), k.clone(), v.clone(), mask.clone(), scale);
     let opts = AttentionModuleOptions { scale: Some(scale), softcap: None, is_causal: false };
     let theirs = burn_attention(q.clone(), k.clone(), v.clone(), Some(mask), None, opts);
     let ov: Vec<f32> = ours.to_data().to_vec().unwrap();

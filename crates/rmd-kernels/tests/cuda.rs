@@ -140,3 +140,80 @@ fn fast_attention_matches_burn_attention_with_gradients() {
         println!("attention grad {name}: rel {rel:.2e}");
     }
 }
+
+/// bf16 inputs through the training nodes vs the plain f32 formulas on the same (upcast) values.
+fn bf16_pair<const D: usize>(shape: [usize; D]) -> (Tensor<B, D>, Tensor<B, D>) {
+    let device = Default::default();
+    let data = Tensor::<B, D>::random(shape, Distribution::Normal(0.0, 1.0), &device).cast(FloatDType::BF16).into_data();
+    let x32 = Tensor::<B, D>::from_data(data.clone().convert::<f32>(), &device).require_grad();
+    (Tensor::<B, D>::from_data(data, &device).require_grad(), x32)
+}
+
+fn grad_f64<const D: usize>(t: &Tensor<B, D>, g: &<B as burn::tensor::backend::AutodiffBackend>::Gradients) -> Vec<f64> {
+    t.grad(g).unwrap().to_data().convert::<f64>().to_vec().unwrap()
+}
+
+#[test]
+fn grouped_attention_node_bf16_matches_f32_reference() {
+    let (rows, heads, kvh, len, d) = (3, 14, 2, 96, 64);
+    let (q, q32) = bf16_pair([rows, heads, len, d]);
+    let (k, k32) = bf16_pair([rows, kvh, len, d]);
+    let (v, v32) = bf16_pair([rows, kvh, len, d]);
+    let m = common::padded_causal_mask(rows, heads, len, 17);
+    let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(m, [rows, heads, len, len]), &Default::default());
+    let scale = 0.125;
+    let fast = rmd_kernels::attention(q.clone(), k.clone(), v.clone(), mask.clone(), scale);
+    assert_eq!(fast.dtype(), DType::BF16);
+    let opts = AttentionModuleOptions { scale: Some(scale), softcap: None, is_causal: false };
+    let reference = burn_attention(q32.clone(), rmd_kernels::repeat_kv(k32.clone(), 7), rmd_kernels::repeat_kv(v32.clone(), 7), Some(mask), None, opts);
+    let rel = max_rel(&host(&fast), &host(&reference));
+    println!("grouped attention bf16 values: rel {rel:.2e}");
+    assert!(rel < 2e-2, "values rel {rel:.2e}");
+    let w = Tensor::<B, 4>::random([rows, heads, len, d], Distribution::Normal(0.0, 1.0), &Default::default());
+    let g1 = (fast.cast(FloatDType::F32) * w.clone()).sum().backward();
+    let g2 = (reference * w).sum().backward();
+    for (name, a, b) in [("q", &q, &q32), ("k", &k, &k32), ("v", &v, &v32)] {
+        let rel = max_rel(&grad_f64(a, &g1), &grad_f64(b, &g2));
+        println!("grouped attention bf16 grad {name}: rel {rel:.2e}");
+        assert!(rel < 3e-2, "grad {name} rel {rel:.2e}");
+    }
+}
+
+#[test]
+fn swiglu_and_rms_norm_nodes_bf16_match_f32_reference() {
+    let (gate, gate32) = bf16_pair([4, 50, 256]);
+    let (up, up32) = bf16_pair([4, 50, 256]);
+    let fast = rmd_kernels::swiglu(gate.clone(), up.clone());
+    let reference = burn::tensor::activation::silu(gate32.clone()) * up32.clone();
+    let rel = max_rel(&host(&fast), &host(&reference));
+    println!("swiglu bf16 values: rel {rel:.2e}");
+    assert!(rel < 1e-2);
+    let w = Tensor::<B, 3>::random([4, 50, 256], Distribution::Normal(0.0, 1.0), &Default::default());
+    let g1 = (fast.cast(FloatDType::F32) * w.clone()).sum().backward();
+    let g2 = (reference * w.clone()).sum().backward();
+    for (name, a, b) in [("gate", &gate, &gate32), ("up", &up, &up32)] {
+        let rel = max_rel(&grad_f64(a, &g1), &grad_f64(b, &g2));
+        println!("swiglu bf16 grad {name}: rel {rel:.2e}");
+        assert!(rel < 1e-2, "grad {name} rel {rel:.2e}");
+    }
+
+    let (x, x32) = bf16_pair([4, 50, 256]);
+    let (gamma, gamma32) = bf16_pair([256]);
+    let fast = rmd_kernels::rms_norm(x.clone(), gamma.clone(), 1e-6);
+    let r = (x32.clone().square().mean_dim(2) + 1e-6).sqrt();
+    let reference = x32.clone() / r * gamma32.clone().unsqueeze::<3>();
+    let rel = max_rel(&host(&fast), &host(&reference));
+    println!("rms_norm bf16 values: rel {rel:.2e}");
+    assert!(rel < 1e-2);
+    let g1 = (fast.cast(FloatDType::F32) * w.clone()).sum().backward();
+    let g2 = (reference * w).sum().backward();
+    let grads = [
+        ("x", grad_f64(&x, &g1), grad_f64(&x32, &g2)),
+        ("gamma", grad_f64(&gamma, &g1), grad_f64(&gamma32, &g2)),
+    ];
+    for (name, a, b) in grads {
+        let rel = max_rel(&a, &b);
+        println!("rms_norm bf16 grad {name}: rel {rel:.2e}");
+        assert!(rel < 1e-2, "grad {name} rel {rel:.2e}");
+    }
+}

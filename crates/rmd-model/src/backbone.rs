@@ -156,6 +156,6 @@ impl<B: Backend> Backbone<B> {
         for layer in &self.layers {
             x = layer.forward(x, &rope, &masks);
         }
-        self.norm.forward(x)
+        crate::layers::rms_norm(&self.norm, x)
     }
 }

@@ -1,10 +1,10 @@
 //! cuBLAS strided-batched GEMM on cubecl CUDA tensors.
 //!
-//! Ordering with cubecl's own stream: cubecl does not expose the CUDA stream it launches on, so
-//! the GEMM waits for that stream on the host (`client.sync()`), runs on a stream of our own and
-//! waits for it before returning. Every GEMM is thus a host synchronisation point; at the
-//! shapes we train (tens of microseconds of launch latency against GEMMs of 0.1-1 ms) that is a
-//! few percent, measured in docs/benchmarks.md.
+//! Ordering with cubecl's own work: the GEMM is enqueued on the CUDA stream cubecl runs this
+//! client's kernels on (exposed by our one-field patch of cubecl-cuda, vendor/cubecl-cuda), so
+//! it runs after the kernels that wrote its inputs and before those that read its output, and
+//! the host never waits. cubecl's memory pools are stream-ordered, so buffers released after
+//! the call can be reused at once by later work on that stream.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,11 +40,10 @@ fn operand(tensor: T) -> (T, MatrixLayout) {
 
 struct Blas {
     handle: blas::cublasHandle_t,
-    stream: cu::CUstream,
     ctx: cu::CUcontext,
 }
 
-// SAFETY: the handle and stream are only used under the `BLAS` mutex.
+// SAFETY: the handle is only used under the `BLAS` mutex.
 unsafe impl Send for Blas {}
 
 static BLAS: Mutex<Option<HashMap<usize, Blas>>> = Mutex::new(None);
@@ -53,8 +52,8 @@ fn check(status: blas::cublasStatus_t, what: &str) {
     assert!(status == blas::cublasStatus_t::CUBLAS_STATUS_SUCCESS, "cuBLAS {what} failed: {status:?}");
 }
 
-/// Runs `f` with device `index`'s cuBLAS handle and stream, its context current on this thread.
-fn with_blas<R>(index: usize, f: impl FnOnce(&Blas) -> R) -> R {
+/// Runs `f` with device `index`'s cuBLAS handle bound to `stream`, the device's context current.
+fn with_blas<R>(index: usize, stream: cu::CUstream, f: impl FnOnce(&Blas) -> R) -> R {
     let mut guard = BLAS.lock().unwrap_or_else(|e| e.into_inner());
     let map = guard.get_or_insert_with(HashMap::new);
     let b = map.entry(index).or_insert_with(|| {
@@ -63,15 +62,17 @@ fn with_blas<R>(index: usize, f: impl FnOnce(&Blas) -> R) -> R {
             let dev = drv::device::get(index as i32).expect("CUDA device");
             let ctx = drv::primary_ctx::retain(dev).expect("primary context");
             drv::ctx::set_current(ctx).expect("set context");
-            let stream = drv::stream::create(drv::stream::StreamKind::NonBlocking).expect("CUDA stream");
             let mut handle = std::ptr::null_mut();
             check(blas::cublasCreate_v2(&mut handle), "create");
-            check(blas::cublasSetStream_v2(handle, stream as blas::cudaStream_t), "set stream");
-            Blas { handle, stream, ctx }
+            Blas { handle, ctx }
         }
     });
-    // SAFETY: `ctx` is the retained primary context of this device.
-    unsafe { drv::ctx::set_current(b.ctx).expect("set context") };
+    // SAFETY: `ctx` is the retained primary context of this device; `stream` is a live cubecl
+    // stream of that context (several client threads may own different ones).
+    unsafe {
+        drv::ctx::set_current(b.ctx).expect("set context");
+        check(blas::cublasSetStream_v2(b.handle, stream as blas::cudaStream_t), "set stream");
+    }
     f(b)
 }
 
@@ -105,14 +106,15 @@ pub(crate) fn matmul(lhs: T, rhs: T) -> T {
     let ra = client.get_resource(rhs.handle.clone()).expect("rhs resource");
     let rb = client.get_resource(lhs.handle.clone()).expect("lhs resource");
     let rc = client.get_resource(out.handle.clone()).expect("output resource");
-    cubecl::future::block_on(client.sync()).expect("CUDA stream sync before cuBLAS");
+    let stream = rc.resource().stream;
+    assert!(!stream.is_null(), "cubecl-cuda without the stream patch (vendor/cubecl-cuda)");
 
     let op = |t: bool| if t { blas::cublasOperation_t::CUBLAS_OP_T } else { blas::cublasOperation_t::CUBLAS_OP_N };
     let ty = data_type(dtype);
     let (alpha, beta) = (1.0f32, 0.0f32);
-    with_blas(device.index, |h| {
-        // SAFETY: pointers come from live cubecl allocations of the checked sizes; the stream
-        // is ours and synchronised before the allocations can be reused.
+    with_blas(device.index, stream, |h| {
+        // SAFETY: pointers come from live cubecl allocations of the checked sizes, used on the
+        // stream those allocations are ordered on.
         unsafe {
             check(
                 blas::cublasGemmStridedBatchedEx(
@@ -142,7 +144,6 @@ pub(crate) fn matmul(lhs: T, rhs: T) -> T {
                 ),
                 "GemmStridedBatchedEx",
             );
-            drv::stream::synchronize(h.stream).expect("cuBLAS stream sync");
         }
     });
     out

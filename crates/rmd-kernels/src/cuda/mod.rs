@@ -2,23 +2,24 @@
 //!
 //! Three layers, each over the one below:
 //! - [`gemm`]: a cuBLAS strided-batched GEMM on two cubecl tensors (any row- or column-major
-//!   operand layout, no copies for transposed views);
+//!   operand layout, no copies for transposed views), enqueued on cubecl's own CUDA stream;
 //! - [`fusion_op`]: that GEMM registered as a custom operation of burn's fusion stream, so it
 //!   runs in order with the fused kernels around it;
-//! - [`autodiff_op`]: the autodiff node, whose backward is two more fusion GEMMs;
-//! - [`softmax_op`]: attention's masked softmax as one autodiff node that saves only its output.
+//! - [`autodiff_op`]: the autodiff node, whose backward is two more fusion GEMMs.
+//!
+//! The backend-generic autodiff nodes of [`crate::autodiff`] (attention, SwiGLU, RMSNorm) are
+//! dispatched to from here for `Autodiff<Cuda>`.
 
 mod autodiff_op;
 mod fusion_op;
 mod gemm;
-mod softmax_op;
 
 use std::any::{Any, TypeId};
 use std::sync::OnceLock;
 
 use burn::backend::{Autodiff, Cuda};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, DType, Tensor};
+use burn::tensor::{DType, Tensor};
 
 /// burn's CUDA backend as our crates name it (`burn::backend::Cuda` with its default elements).
 pub(crate) type Fused = Cuda<f32, i32>;
@@ -27,6 +28,11 @@ pub(crate) type Diff = Autodiff<Fused>;
 pub(crate) fn is_cuda_backend<B: Backend>() -> bool {
     let id = TypeId::of::<B>();
     id == TypeId::of::<Fused>() || id == TypeId::of::<Diff>()
+}
+
+/// Whether `B` is `Autodiff<Cuda>` with the fast paths on (the autodiff nodes' condition).
+pub(crate) fn is_diff<B: Backend>() -> bool {
+    crate::fast_path_enabled() && TypeId::of::<B>() == TypeId::of::<Diff>() && cublas_available()
 }
 
 /// cuBLAS is loaded at run time; without it the fast path is off (logged once).
@@ -43,7 +49,7 @@ pub(crate) fn cublas_available() -> bool {
 }
 
 /// Re-types a value (a tensor of any kind) whose backend was checked by `TypeId` to be the target's.
-fn retype<From: 'static, To: 'static>(t: From) -> To {
+pub(crate) fn retype<From: 'static, To: 'static>(t: From) -> To {
     let boxed: Box<dyn Any> = Box::new(t);
     *boxed.downcast::<To>().expect("backend type checked by TypeId")
 }
@@ -76,17 +82,4 @@ pub(crate) fn try_matmul<B: Backend, const D: usize>(
     }
     let out = fusion_op::matmul_tensor(retype::<_, Tensor<Fused, D>>(lhs), retype::<_, Tensor<Fused, D>>(rhs));
     Ok(retype(out))
-}
-
-/// `Ok(softmax(mask(scores · scale)))` as one autodiff node for `Autodiff<Cuda>`, else the inputs back.
-pub(crate) fn try_masked_softmax<B: Backend>(
-    scores: Tensor<B, 4>,
-    mask: Tensor<B, 4, Bool>,
-    scale: f64,
-) -> Result<Tensor<B, 4>, (Tensor<B, 4>, Tensor<B, 4, Bool>)> {
-    if !crate::fast_path_enabled() || TypeId::of::<B>() != TypeId::of::<Diff>() {
-        return Err((scores, mask));
-    }
-    let (scores, mask): (Tensor<Diff, 4>, Tensor<Diff, 4, Bool>) = (retype(scores), retype(mask));
-    Ok(retype(softmax_op::masked_softmax(scores, mask, scale)))
 }

@@ -7,6 +7,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
 use super::lora::{project, LoraAdapter};
+use super::rms_norm;
 use super::rope::{apply_rotary, RopeTables};
 
 #[derive(Module, Debug)]
@@ -43,18 +44,18 @@ impl<B: Backend> Attention<B> {
         let k = project(&self.k_proj, &self.k_lora, x.clone()).reshape([rows, len, kvh, d]);
         let v = project(&self.v_proj, &self.v_lora, x).reshape([rows, len, kvh, d]);
         let q = match &self.q_norm {
-            Some(n) => n.forward(q),
+            Some(n) => rms_norm(n, q),
             None => q,
         };
         let k = match &self.k_norm {
-            Some(n) => n.forward(k),
+            Some(n) => rms_norm(n, k),
             None => k,
         };
         let q = apply_rotary(q.swap_dims(1, 2), rope);
         let k = apply_rotary(k.swap_dims(1, 2), rope);
         let v = v.swap_dims(1, 2);
-        let (k, v) = (repeat_kv(k, h / kvh), repeat_kv(v, h / kvh));
 
+        // Grouped-query attention: k, v keep their kv heads (rmd_kernels shares them).
         let out = rmd_kernels::attention(q, k, v, mask, 1.0 / (d as f64).sqrt()); // [rows, heads, len, d]
         project(
             &self.o_proj,
@@ -62,16 +63,4 @@ impl<B: Backend> Attention<B> {
             out.swap_dims(1, 2).reshape([rows, len, h * d]),
         )
     }
-}
-
-/// `[rows, kv_heads, len, d]` -> `[rows, kv_heads * n_rep, len, d]`; query head `i` reads kv head
-/// `i / n_rep`, as in transformers' `repeat_kv`.
-pub fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
-    if n_rep == 1 {
-        return x;
-    }
-    let [rows, kvh, len, d] = x.dims();
-    x.reshape([rows, kvh, 1, len, d])
-        .expand([rows, kvh, n_rep, len, d])
-        .reshape([rows, kvh * n_rep, len, d])
 }

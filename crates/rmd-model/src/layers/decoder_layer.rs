@@ -6,6 +6,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::attention::Attention;
+use super::rms_norm;
 use super::mask::AttentionMasks;
 use super::mlp::Mlp;
 use super::rope::RopeTables;
@@ -34,7 +35,7 @@ impl<B: Backend> DecoderLayer<B> {
         let h = x.clone()
             + self
                 .self_attn
-                .forward(self.input_layernorm.forward(x), rope, mask);
-        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+                .forward(rms_norm(&self.input_layernorm, x), rope, mask);
+        h.clone() + self.mlp.forward(rms_norm(&self.post_attention_layernorm, h))
     }
 }

@@ -2,7 +2,6 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
@@ -21,11 +20,8 @@ pub struct Mlp<B: Backend> {
 
 impl<B: Backend> Mlp<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = silu(project(&self.gate_proj, &self.gate_lora, x.clone()));
-        project(
-            &self.down_proj,
-            &self.down_lora,
-            gate * project(&self.up_proj, &self.up_lora, x),
-        )
+        let gate = project(&self.gate_proj, &self.gate_lora, x.clone());
+        let up = project(&self.up_proj, &self.up_lora, x);
+        project(&self.down_proj, &self.down_lora, rmd_kernels::swiglu(gate, up))
     }
 }
