@@ -11,11 +11,16 @@ source benches/gpu/env.sh
 "$BIN" --shape 0.5b --pairs 8 --len "$LEN" --steps 80 --warmup 2 > "$OUT/prof-run.txt" 2> "$OUT/prof-run.err" &
 PID=$!
 sleep "$DELAY"
+# GPU busy share during timed steps: near 100% = GPU-bound, well under = host-bound.
+nvidia-smi dmon -s u -c 8 > "$OUT/prof-dmon.txt" 2>&1
 for i in $(seq "$SAMPLES"); do
   echo "=== sample $i $(date +%T.%N)" >> "$OUT/prof-stacks.txt"
   timeout 60 cuda-gdb -q -batch -p "$PID" -ex "set pagination off" -ex "thread apply all bt 30" >> "$OUT/prof-stacks.txt" 2>&1
   sleep 0.5
 done
-kill "$PID" 2>/dev/null
+# Let the run finish (its summary has the step time and the host phase split).
+timeout 120 tail --pid="$PID" -f /dev/null || kill "$PID" 2>/dev/null
+cat "$OUT/prof-run.txt"
 tail -5 "$OUT/prof-run.err"
+cat "$OUT/prof-dmon.txt"
 grep -c "^Thread" "$OUT/prof-stacks.txt"

@@ -136,13 +136,22 @@ fn main() {
         return;
     }
 
+    // RMD_PHASE_SYNC=1: synchronise after the forward and the backward, so the phase split below
+    // is device time (slightly slower steps: the pipeline drains twice).
+    let phase_sync = std::env::var("RMD_PHASE_SYNC").is_ok_and(|v| v == "1");
     let (mut times, mut host_times) = (Vec::new(), Vec::new());
     for step in 0..warmup + steps {
         B::sync(&device).unwrap();
         let t = Instant::now();
         let (loss, _) = step_loss(&model);
+        if phase_sync {
+            B::sync(&device).unwrap();
+        }
         let t_fwd = t.elapsed().as_secs_f64();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        if phase_sync {
+            B::sync(&device).unwrap();
+        }
         let t_bwd = t.elapsed().as_secs_f64();
         model = optim.step(1e-5, model, grads);
         // Host time to record and launch the step; close to the step time = host-bound.
@@ -150,7 +159,7 @@ fn main() {
         B::sync(&device).unwrap();
         let dt = t.elapsed().as_secs_f64();
         eprintln!(
-            "step {step}: {:.1} ms (host {:.1} ms: forward {:.1}, backward {:.1}, optimizer {:.1})",
+            "step {step}: {:.1} ms (host {:.1} ms: forward {:.1}, backward {:.1}, optimizer {:.1}; phases synced: {phase_sync})",
             dt * 1e3,
             host * 1e3,
             t_fwd * 1e3,

@@ -10,9 +10,12 @@ use burn::tensor::{Bool, Tensor};
 /// reads kv head `i / (heads / kv_heads)`, as in transformers) and `mask: [rows, heads, len,
 /// len]` (`true` = masked).
 ///
-/// - `Autodiff<Cuda>`: one autodiff node over cuBLAS products that keeps only `q`, `k`, `v`
-///   and recomputes the probabilities in its backward ([`crate::autodiff::attention`]);
-/// - `Cuda` (inference): the same products, no kv copies ([`grouped_attention`]);
+/// - `Cuda` / `Autodiff<Cuda>`, bf16, head dim 64 or 128, with `RMD_FLASH=1`: flash attention
+///   (our CUDA kernels, forward and backward; nothing `[len, len]`-sized is materialised).
+///   Opt-in until the kernels have passed the GPU numerics tests;
+/// - other `Autodiff<Cuda>` inputs: one autodiff node over cuBLAS products that keeps only `q`,
+///   `k`, `v` and recomputes the probabilities in its backward ([`crate::autodiff::attention`]);
+/// - other `Cuda` (inference) inputs: the same products, no kv copies ([`grouped_attention`]);
 /// - otherwise: burn's `attention` on kv heads repeated to `heads`.
 ///
 /// # Panics
@@ -20,6 +23,16 @@ use burn::tensor::{Bool, Tensor};
 pub fn attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, mask: Tensor<B, 4, Bool>, scale: f64) -> Tensor<B, 4> {
     let (heads, kv_heads) = (q.dims()[1], k.dims()[1]);
     assert!(kv_heads > 0 && heads % kv_heads == 0, "{heads} query heads cannot share {kv_heads} kv heads");
+    if skip_for_profiling() {
+        // Profiling only (RMD_PROFILE_SKIP_ATTENTION=1): the step without attention's cost.
+        drop((k, v, mask));
+        return q;
+    }
+    #[cfg(feature = "cuda")]
+    let (q, k, v, mask) = match crate::cuda::try_flash(q, k, v, mask, scale) {
+        Ok(out) => return out,
+        Err(operands) => operands,
+    };
     #[cfg(feature = "cuda")]
     if crate::cuda::is_diff::<B>() {
         use crate::cuda::{retype, Fused};
@@ -41,4 +54,12 @@ pub fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
     }
     let [rows, kvh, len, d] = x.dims();
     x.reshape([rows, kvh, 1, len, d]).expand([rows, kvh, n_rep, len, d]).reshape([rows, kvh * n_rep, len, d])
+}
+
+/// `RMD_PROFILE_SKIP_ATTENTION=1` replaces attention by a pass-through of `q` (wrong model
+/// output, same graph shape elsewhere): the GPU bench uses it to measure attention's share of
+/// a training step. Never set it for real work.
+fn skip_for_profiling() -> bool {
+    static SKIP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SKIP.get_or_init(|| std::env::var("RMD_PROFILE_SKIP_ATTENTION").is_ok_and(|v| v == "1"))
 }

@@ -14,7 +14,7 @@ use cubecl::cuda::CudaRuntime;
 use super::{gemm, Fused};
 
 pub(crate) type Inner = CubeBackend<CudaRuntime, f32, i32, u8>;
-type Runtime = <Inner as burn_fusion::FusionBackend>::FusionRuntime;
+pub(crate) type Runtime = <Inner as burn_fusion::FusionBackend>::FusionRuntime;
 pub(crate) type Primitive = FusionTensor<Runtime>;
 
 #[derive(Debug)]

@@ -48,6 +48,18 @@ unsafe impl Send for Blas {}
 
 static BLAS: Mutex<Option<HashMap<usize, Blas>>> = Mutex::new(None);
 
+/// Makes device `index`'s primary context (the one cubecl uses) current on this thread.
+pub(super) fn make_current(index: usize) -> cu::CUcontext {
+    // SAFETY: plain driver calls on a device cubecl already initialised; retaining the primary
+    // context again only bumps its reference count.
+    unsafe {
+        let dev = drv::device::get(index as i32).expect("CUDA device");
+        let ctx = drv::primary_ctx::retain(dev).expect("primary context");
+        drv::ctx::set_current(ctx).expect("set context");
+        ctx
+    }
+}
+
 fn check(status: blas::cublasStatus_t, what: &str) {
     assert!(status == blas::cublasStatus_t::CUBLAS_STATUS_SUCCESS, "cuBLAS {what} failed: {status:?}");
 }
@@ -57,11 +69,9 @@ fn with_blas<R>(index: usize, stream: cu::CUstream, f: impl FnOnce(&Blas) -> R) 
     let mut guard = BLAS.lock().unwrap_or_else(|e| e.into_inner());
     let map = guard.get_or_insert_with(HashMap::new);
     let b = map.entry(index).or_insert_with(|| {
-        // SAFETY: plain CUDA driver / cuBLAS setup calls on a device cubecl already initialised.
+        let ctx = make_current(index);
+        // SAFETY: plain cuBLAS setup on a device whose context is current.
         unsafe {
-            let dev = drv::device::get(index as i32).expect("CUDA device");
-            let ctx = drv::primary_ctx::retain(dev).expect("primary context");
-            drv::ctx::set_current(ctx).expect("set context");
             let mut handle = std::ptr::null_mut();
             check(blas::cublasCreate_v2(&mut handle), "create");
             Blas { handle, ctx }

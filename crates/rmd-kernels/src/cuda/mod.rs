@@ -5,12 +5,16 @@
 //!   operand layout, no copies for transposed views), enqueued on cubecl's own CUDA stream;
 //! - [`fusion_op`]: that GEMM registered as a custom operation of burn's fusion stream, so it
 //!   runs in order with the fused kernels around it;
-//! - [`autodiff_op`]: the autodiff node, whose backward is two more fusion GEMMs.
+//! - [`autodiff_op`]: the autodiff node, whose backward is two more fusion GEMMs;
+//! - [`flash`] / [`flash_op`]: flash attention (our CUDA C, NVRTC-compiled, on cubecl's stream)
+//!   as fusion operations and an autodiff node.
 //!
 //! The backend-generic autodiff nodes of [`crate::autodiff`] (attention, SwiGLU, RMSNorm) are
 //! dispatched to from here for `Autodiff<Cuda>`.
 
 mod autodiff_op;
+mod flash;
+mod flash_op;
 mod fusion_op;
 mod gemm;
 
@@ -19,7 +23,7 @@ use std::sync::OnceLock;
 
 use burn::backend::{Autodiff, Cuda};
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{Bool, DType, Tensor};
 
 /// burn's CUDA backend as our crates name it (`burn::backend::Cuda` with its default elements).
 pub(crate) type Fused = Cuda<f32, i32>;
@@ -82,4 +86,33 @@ pub(crate) fn try_matmul<B: Backend, const D: usize>(
     }
     let out = fusion_op::matmul_tensor(retype::<_, Tensor<Fused, D>>(lhs), retype::<_, Tensor<Fused, D>>(rhs));
     Ok(retype(out))
+}
+
+/// Flash attention is opt-in (`RMD_FLASH=1`) until its kernels have passed the GPU numerics
+/// tests (tests/cuda.rs with `RMD_FLASH=1`); they are written and type-checked but have not run
+/// on a GPU yet. Off, the grouped-products node runs.
+fn flash_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("RMD_FLASH").is_ok_and(|v| v == "1"))
+}
+
+type Qkvm<B> = (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4, Bool>);
+
+/// `Ok(attention)` through the flash kernels on `Cuda` / `Autodiff<Cuda>` when the operands
+/// allow it (bf16, head dim 64 or 128), else the operands back.
+pub(crate) fn try_flash<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, mask: Tensor<B, 4, Bool>, scale: f64) -> Result<Tensor<B, 4>, Qkvm<B>> {
+    let ok = crate::fast_path_enabled()
+        && flash_enabled()
+        && is_cuda_backend::<B>()
+        && flash_op::eligible(&q.dims(), &k.dims(), q.dtype(), &mask.dims())
+        && k.dtype() == q.dtype()
+        && v.dims() == k.dims()
+        && v.dtype() == q.dtype();
+    if !ok {
+        return Err((q, k, v, mask));
+    }
+    if TypeId::of::<B>() == TypeId::of::<Diff>() {
+        return Ok(retype(flash_op::attention_diff(retype(q), retype(k), retype(v), retype(mask), scale)));
+    }
+    Ok(retype(flash_op::attention_fused(retype(q), retype(k), retype(v), retype(mask), scale)))
 }
