@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Sampling profile of gpu_step's host threads, for steps that are host-bound (host enqueue time
 # close to the step time). Attaches cuda-gdb SAMPLES times during the timed steps and dumps
-# every thread's stack. Needs a binary with its symbol table (`strip --strip-debug`), e.g.
-#   cp target/release/gpu_step x && strip --strip-debug x && xz -c x > gpu-xz/gpu_step_sym.xz
+# every thread's stack. Needs a binary with its symbol table (`strip --strip-debug`, not `strip`), e.g.
+#   cp target/release/gpu_step x && strip --strip-debug x && xz -c x > gpu-xz/gpu_step.xz
 # Env: BIN, SAMPLES (8), DELAY (seconds before the first sample: past init and autotune), LEN.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-BIN=${BIN:-gpu-dist/gpu_step_sym}; SAMPLES=${SAMPLES:-8}; DELAY=${DELAY:-75}; LEN=${LEN:-1024}
+BIN=${BIN:-gpu-dist/gpu_step}; SAMPLES=${SAMPLES:-8}; DELAY=${DELAY:-75}; LEN=${LEN:-1024}
 source benches/gpu/env.sh
 "$BIN" --shape 0.5b --pairs 8 --len "$LEN" --steps 80 --warmup 2 > "$OUT/prof-run.txt" 2> "$OUT/prof-run.err" &
 PID=$!

@@ -90,10 +90,6 @@ fn compile(index: usize, hd: usize) -> Kernels {
     }
 }
 
-fn contiguous(t: T) -> T {
-    into_contiguous(t)
-}
-
 fn dims4(t: &T) -> [usize; 4] {
     let s = t.meta.shape();
     [s[0], s[1], s[2], s[3]]
@@ -146,7 +142,7 @@ macro_rules! params {
 /// `(out, lse)` for bf16 `q: [rows, heads, L, d]`, `k, v: [rows, kv_heads, L, d]` and the bool
 /// `mask` (`[rows, heads, L, L]`, any strides); `lse: [rows, heads, L]` in f32.
 pub(crate) fn forward(q: T, k: T, v: T, mask: T, scale: f64) -> (T, T) {
-    let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
+    let (q, k, v) = (into_contiguous(q), into_contiguous(k), into_contiguous(v));
     let [rows, heads, len, hd] = dims4(&q);
     let kvh = dims4(&k)[1];
     let kern = kernels(q.device.index, hd);
@@ -166,7 +162,7 @@ pub(crate) fn forward(q: T, k: T, v: T, mask: T, scale: f64) -> (T, T) {
 /// gradient `d_out`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(q: T, k: T, v: T, out: T, lse: T, d_out: T, mask: T, scale: f64) -> (T, T, T) {
-    let (q, k, v, out, d_out) = (contiguous(q), contiguous(k), contiguous(v), contiguous(out), contiguous(d_out));
+    let [q, k, v, out, d_out] = [q, k, v, out, d_out].map(into_contiguous);
     let [rows, heads, len, hd] = dims4(&q);
     let kvh = dims4(&k)[1];
     let kern = kernels(q.device.index, hd);
