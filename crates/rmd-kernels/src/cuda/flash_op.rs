@@ -103,8 +103,12 @@ impl Backward<Fused, 3> for FlashNode {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (q, k, v, o, lse, mask, scale) = ops.state;
-        let d_out = grads.consume::<Fused>(&ops.node);
         let dtype = q.dtype;
+        // The kernels read the output gradient in the inputs' dtype.
+        let d_out = Tensor::<Fused, 4>::from_primitive(TensorPrimitive::Float(grads.consume::<Fused>(&ops.node)))
+            .cast(FloatDType::from(dtype))
+            .into_primitive()
+            .tensor();
         let (dq, dk, dv) = backward(q, k, v, o, lse, d_out, mask, scale);
         let dq = Tensor::<Fused, 4>::from_primitive(TensorPrimitive::Float(dq)).cast(FloatDType::from(dtype)).into_primitive().tensor();
         for (parent, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
