@@ -53,15 +53,25 @@ pub(crate) fn work_dtype(d: DType) -> FloatDType {
 }
 
 /// `softmax(mask(scores · scale))` over the last dim, in f32 (f64 stays f64), returned in the
-/// scores' dtype. NaN-safe: a fully masked row gives zeros.
-pub(crate) fn softmax_forward<B: Backend>(scores: Tensor<B, 4>, mask: Tensor<B, 4, Bool>, scale: f64) -> Tensor<B, 4> {
+/// scores' dtype, with each row's log-sum-exp (`[.., 1]`, working dtype). NaN-safe: a fully
+/// masked row gives zeros (and a hugely negative, finite log-sum-exp).
+pub(crate) fn softmax_forward<B: Backend>(scores: Tensor<B, 4>, mask: Tensor<B, 4, Bool>, scale: f64) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let dtype = scores.dtype();
     let s = scores.cast(work_dtype(dtype)).mul_scalar(scale).mask_fill(mask, f32::NEG_INFINITY);
     let finfo = s.dtype().finfo().expect("float scores");
     let max = s.clone().max_dim(3).clamp_min(finfo.min);
-    let num = (s - max).exp();
+    let num = (s - max.clone()).exp();
     let sum = num.clone().sum_dim(3).clamp_min(finfo.min_positive);
-    (num / sum).cast(float_dtype(dtype))
+    let lse = max + sum.clone().log();
+    ((num / sum).cast(float_dtype(dtype)), lse)
+}
+
+/// The probabilities again from the scores and the forward's log-sum-exp: one elementwise pass,
+/// no row reductions. Masked entries (and fully masked rows) give exactly zero.
+fn softmax_from_lse<B: Backend>(scores: Tensor<B, 4>, mask: Tensor<B, 4, Bool>, scale: f64, lse: Tensor<B, 4>) -> Tensor<B, 4> {
+    let dtype = scores.dtype();
+    let s = scores.cast(work_dtype(dtype)).mul_scalar(scale).mask_fill(mask, f32::NEG_INFINITY);
+    (s - lse).exp().cast(float_dtype(dtype))
 }
 
 /// The scores' gradient from the probabilities `p` and their gradient `dp`:
@@ -78,22 +88,36 @@ pub(crate) fn softmax_backward<B: Backend>(p: Tensor<B, 4>, dp: Tensor<B, 4>, sc
 /// Grouped-query attention forward: `softmax(q·kᵀ·scale, masked) · v`.
 /// `q: [rows, heads, len, d]`, `k, v: [rows, kv_heads, len, d]`, `mask: [rows, heads, len, len]`.
 pub fn grouped_attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, mask: Tensor<B, 4, Bool>, scale: f64) -> Tensor<B, 4> {
-    let p = softmax_forward(scores(q, k), mask, scale);
-    apply(p, v)
+    grouped_attention_with_lse(q, k, v, mask, scale).0
 }
 
-/// The gradients `(dq, dk, dv)` of [`grouped_attention`] for the output gradient `d_out`,
-/// recomputing the scores and probabilities (nothing but the inputs is kept from the forward).
+/// [`grouped_attention`] and each query's log-sum-exp of its masked, scaled scores
+/// (`[rows, heads, len, 1]`, f32; f64 for f64 inputs), which is what the backward needs.
+pub fn grouped_attention_with_lse<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Tensor<B, 4, Bool>,
+    scale: f64,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let (p, lse) = softmax_forward(scores(q, k), mask, scale);
+    (apply(p, v), lse)
+}
+
+/// The gradients `(dq, dk, dv)` of [`grouped_attention`] for the output gradient `d_out`, from
+/// the inputs and the forward's log-sum-exp `lse` ([`grouped_attention_with_lse`]): the scores
+/// are recomputed by one product and the probabilities by one elementwise pass.
 pub fn grouped_attention_backward<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
     mask: Tensor<B, 4, Bool>,
     scale: f64,
+    lse: Tensor<B, 4>,
     d_out: Tensor<B, 4>,
 ) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) {
     let kvh = k.dims()[1];
-    let p = softmax_forward(scores(q.clone(), k.clone()), mask, scale);
+    let p = softmax_from_lse(scores(q.clone(), k.clone()), mask, scale, lse);
     // dV = Pᵀ·dO and dP = dO·Vᵀ, summed over each kv head's query group by the grouped views.
     let dv = matmul(grouped_t(p.clone(), kvh), grouped(d_out.clone(), kvh));
     let dp = scores(d_out, v);

@@ -24,7 +24,7 @@ mod matmul;
 
 pub use attention::{attention, repeat_kv};
 pub use elementwise::{rms_norm, swiglu};
-pub use grouped::{grouped_attention, grouped_attention_backward};
+pub use grouped::{grouped_attention, grouped_attention_backward, grouped_attention_with_lse};
 pub use matmul::{linear, matmul};
 
 use std::sync::atomic::{AtomicU8, Ordering};

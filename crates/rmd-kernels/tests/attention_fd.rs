@@ -29,7 +29,8 @@ fn attention_backward_matches_finite_differences() {
         let o = rmd_kernels::grouped_attention(q, k, v, m.clone(), scale);
         (o * w.clone()).sum().into_scalar()
     };
-    let (dq, dk, dv) = rmd_kernels::grouped_attention_backward(q.clone(), k.clone(), v.clone(), m.clone(), scale, w.clone());
+    let (_, lse) = rmd_kernels::grouped_attention_with_lse(q.clone(), k.clone(), v.clone(), m.clone(), scale);
+    let (dq, dk, dv) = rmd_kernels::grouped_attention_backward(q.clone(), k.clone(), v.clone(), m.clone(), scale, lse, w.clone());
     let eps = 1e-6;
     for (which, grad) in [(0usize, dq), (1, dk), (2, dv)] {
         let g: Vec<f64> = grad.to_data().to_vec().unwrap();

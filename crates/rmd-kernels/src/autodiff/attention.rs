@@ -1,6 +1,6 @@
-//! Grouped-query attention as one node that keeps only its inputs and recomputes the scores
-//! and probabilities in the backward (two extra products and one softmax per layer), so no
-//! `[rows, heads, len, len]` tensor outlives its layer.
+//! Grouped-query attention as one node that keeps only its inputs and one log-sum-exp per query,
+//! and recomputes the scores (one product) and probabilities (one elementwise pass) in the
+//! backward, so no `[rows, heads, len, len]` tensor outlives its layer.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor, TensorPrimitive};
@@ -11,18 +11,19 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 
 use super::inner;
-use crate::grouped::{grouped_attention, grouped_attention_backward};
+use crate::grouped::{grouped_attention_backward, grouped_attention_with_lse};
 
 #[derive(Debug)]
 struct AttentionBackward;
 
 impl<I: Backend> Backward<I, 3> for AttentionBackward {
-    type State = (Tensor<I, 4>, Tensor<I, 4>, Tensor<I, 4>, Tensor<I, 4, Bool>, f64);
+    // (q, k, v, mask, scale, log-sum-exp per query)
+    type State = (Tensor<I, 4>, Tensor<I, 4>, Tensor<I, 4>, Tensor<I, 4, Bool>, f64, Tensor<I, 4>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (q, k, v, mask, scale) = ops.state;
+        let (q, k, v, mask, scale, lse) = ops.state;
         let d_out = Tensor::<I, 4>::from_primitive(TensorPrimitive::Float(grads.consume::<I>(&ops.node)));
-        let (dq, dk, dv) = grouped_attention_backward(q, k, v, mask, scale, d_out);
+        let (dq, dk, dv) = grouped_attention_backward(q, k, v, mask, scale, lse, d_out);
         for (parent, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
             if let Some(node) = parent {
                 grads.register::<I>(node.id, grad.into_primitive().tensor());
@@ -45,10 +46,11 @@ pub fn attention<I: Backend>(
     let (q, k, v) = (q.into_primitive().tensor(), k.into_primitive().tensor(), v.into_primitive().tensor());
     let (qi, ki, vi) = (inner::<I, 4>(&q.primitive), inner::<I, 4>(&k.primitive), inner::<I, 4>(&v.primitive));
     let mask = Tensor::<I, 4, Bool>::from_primitive(mask.into_primitive());
-    let out = grouped_attention(qi.clone(), ki.clone(), vi.clone(), mask.clone(), scale).into_primitive().tensor();
+    let (out, lse) = grouped_attention_with_lse(qi.clone(), ki.clone(), vi.clone(), mask.clone(), scale);
+    let out = out.into_primitive().tensor();
     let prep = AttentionBackward.prepare::<NoCheckpointing>([q.node, k.node, v.node]).compute_bound().stateful();
     let out = match prep {
-        OpsKind::Tracked(prep) => prep.finish((qi, ki, vi, mask, scale), out),
+        OpsKind::Tracked(prep) => prep.finish((qi, ki, vi, mask, scale, lse), out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
