@@ -10,9 +10,10 @@
 //! the kv gradients then sum over the group inside the GEMM.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, DType, FloatDType, Tensor};
+use burn::tensor::{Bool, FloatDType, Tensor};
 
 use crate::matmul::matmul;
+use crate::work_dtype;
 
 /// `q·kᵀ` as `[rows, heads, len_q, len_k]` for `q: [rows, heads, len_q, d]`, `k: [rows, kv_heads, len_k, d]`.
 pub(crate) fn scores<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -34,24 +35,6 @@ fn grouped_t<B: Backend>(t: Tensor<B, 4>, kvh: usize) -> Tensor<B, 4> {
     grouped(t, kvh).swap_dims(2, 3)
 }
 
-pub(crate) fn float_dtype(d: DType) -> FloatDType {
-    match d {
-        DType::BF16 => FloatDType::BF16,
-        DType::F16 => FloatDType::F16,
-        DType::F64 => FloatDType::F64,
-        _ => FloatDType::F32,
-    }
-}
-
-/// The f32 working dtype of a float dtype (f64 stays f64).
-pub(crate) fn work_dtype(d: DType) -> FloatDType {
-    if d == DType::F64 {
-        FloatDType::F64
-    } else {
-        FloatDType::F32
-    }
-}
-
 /// `softmax(mask(scores · scale))` over the last dim, in f32 (f64 stays f64), returned in the
 /// scores' dtype, with each row's log-sum-exp (`[.., 1]`, working dtype). NaN-safe: a fully
 /// masked row gives zeros (and a hugely negative, finite log-sum-exp).
@@ -63,7 +46,7 @@ pub(crate) fn softmax_forward<B: Backend>(scores: Tensor<B, 4>, mask: Tensor<B, 
     let num = (s - max.clone()).exp();
     let sum = num.clone().sum_dim(3).clamp_min(finfo.min_positive);
     let lse = max + sum.clone().log();
-    ((num / sum).cast(float_dtype(dtype)), lse)
+    ((num / sum).cast(FloatDType::from(dtype)), lse)
 }
 
 /// The probabilities again from the scores and the forward's log-sum-exp: one elementwise pass,
@@ -71,7 +54,7 @@ pub(crate) fn softmax_forward<B: Backend>(scores: Tensor<B, 4>, mask: Tensor<B, 
 fn softmax_from_lse<B: Backend>(scores: Tensor<B, 4>, mask: Tensor<B, 4, Bool>, scale: f64, lse: Tensor<B, 4>) -> Tensor<B, 4> {
     let dtype = scores.dtype();
     let s = scores.cast(work_dtype(dtype)).mul_scalar(scale).mask_fill(mask, f32::NEG_INFINITY);
-    (s - lse).exp().cast(float_dtype(dtype))
+    (s - lse).exp().cast(FloatDType::from(dtype))
 }
 
 /// The scores' gradient from the probabilities `p` and their gradient `dp`:
@@ -82,7 +65,7 @@ pub(crate) fn softmax_backward<B: Backend>(p: Tensor<B, 4>, dp: Tensor<B, 4>, sc
     let (p, g) = (p.cast(work), dp.cast(work));
     let gp = g * p.clone();
     let s = gp.clone().sum_dim(3);
-    (gp - p * s).mul_scalar(scale).cast(float_dtype(dtype))
+    (gp - p * s).mul_scalar(scale).cast(FloatDType::from(dtype))
 }
 
 /// Grouped-query attention forward: `softmax(q·kᵀ·scale, masked) · v`.

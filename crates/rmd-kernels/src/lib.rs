@@ -32,6 +32,15 @@ use std::sync::atomic::{AtomicU8, Ordering};
 // 0 = not read yet, 1 = on, 2 = off.
 static FAST_PATH: AtomicU8 = AtomicU8::new(0);
 
+/// The working dtype of the nodes' softmax/normalisation arithmetic: f32, or f64 for f64 inputs.
+pub(crate) fn work_dtype(d: burn::tensor::DType) -> burn::tensor::FloatDType {
+    if d == burn::tensor::DType::F64 {
+        burn::tensor::FloatDType::F64
+    } else {
+        burn::tensor::FloatDType::F32
+    }
+}
+
 /// Whether backend-specific fast paths are used (default: on; `RMD_CUBLAS=0` turns them off).
 pub fn fast_path_enabled() -> bool {
     match FAST_PATH.load(Ordering::Relaxed) {

@@ -4,9 +4,10 @@
 //! [`crate::rms_norm`]); the tests run them on `Autodiff<NdArray>` against burn's own
 //! gradients of the plain formulas.
 //!
-//! What each keeps for the backward, per call (`T` tokens, `F` features):
-//! - [`attention`]: `q`, `k`, `v` (scores and probabilities are recomputed), instead of the
-//!   scores, probabilities and softmax intermediates, several `[rows, heads, len, len]` each;
+//! What each keeps for the backward, per call:
+//! - [`attention`]: `q`, `k`, `v` and one log-sum-exp per query (scores and probabilities are
+//!   recomputed), instead of the scores, probabilities and softmax intermediates, several
+//!   `[rows, heads, len, len]` each;
 //! - [`swiglu`]: `gate` and `up`, instead of `gate`, `sigmoid(gate)`, `silu(gate)` and `up`;
 //! - [`rms_norm`]: `x` and one f32 scale per row, instead of an f32 copy of `x`, the
 //!   normalised `x` and the row statistics.

@@ -6,7 +6,7 @@
 //! not reciprocals: burn-ndarray's `recip` is not bit-reproducible across allocations.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{FloatDType, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
@@ -14,7 +14,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 
 use super::inner;
-use crate::grouped::{float_dtype, work_dtype};
+use crate::work_dtype;
 
 #[derive(Debug)]
 struct RmsNormBackward<const D: usize>;
@@ -26,7 +26,7 @@ impl<I: Backend, const D: usize> Backward<I, 2> for RmsNormBackward<D> {
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (x, s, gamma) = ops.state;
         let g = Tensor::<I, D>::from_primitive(TensorPrimitive::Float(grads.consume::<I>(&ops.node)));
-        let (x_dtype, gamma_dtype) = (float_dtype(x.dtype()), float_dtype(gamma.dtype()));
+        let (x_dtype, gamma_dtype) = (FloatDType::from(x.dtype()), FloatDType::from(gamma.dtype()));
         let work = work_dtype(g.dtype());
         let g = g.cast(work);
         let x_hat = x.cast(work) / s.clone();
@@ -50,8 +50,8 @@ impl<I: Backend, const D: usize> Backward<I, 2> for RmsNormBackward<D> {
 pub fn rms_norm<I: Backend, const D: usize>(x: Tensor<Autodiff<I>, D>, gamma: Tensor<Autodiff<I>, 1>, eps: f64) -> Tensor<Autodiff<I>, D> {
     let (x, gamma) = (x.into_primitive().tensor(), gamma.into_primitive().tensor());
     let (xi, gi) = (inner::<I, D>(&x.primitive), inner::<I, 1>(&gamma.primitive));
-    let s = rms(xi.clone(), eps);
-    let out = apply(xi.clone(), s.clone(), gi.clone()).into_primitive().tensor();
+    let (out, s) = forward_with_rms(xi.clone(), gi.clone(), eps);
+    let out = out.into_primitive().tensor();
     let prep = RmsNormBackward::<D>.prepare::<NoCheckpointing>([x.node, gamma.node]).compute_bound().stateful();
     let out = match prep {
         OpsKind::Tracked(prep) => prep.finish((xi, s, gi), out),
@@ -60,21 +60,17 @@ pub fn rms_norm<I: Backend, const D: usize>(x: Tensor<Autodiff<I>, D>, gamma: Te
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
-/// `√(mean(x²) + ε)` per row, `[.., 1]`, in the working dtype.
-fn rms<B: Backend, const D: usize>(x: Tensor<B, D>, eps: f64) -> Tensor<B, D> {
-    let work = work_dtype(x.dtype());
-    let x = x.cast(work);
-    (x.square().mean_dim(D - 1) + eps).sqrt()
-}
-
-fn apply<B: Backend, const D: usize>(x: Tensor<B, D>, s: Tensor<B, D>, gamma: Tensor<B, 1>) -> Tensor<B, D> {
+/// `y` and the per-row `s = √(mean(x²) + ε)` (`[.., 1]`, working dtype); `x` is cast once.
+fn forward_with_rms<B: Backend, const D: usize>(x: Tensor<B, D>, gamma: Tensor<B, 1>, eps: f64) -> (Tensor<B, D>, Tensor<B, D>) {
     let dtype = x.dtype();
     let work = work_dtype(dtype);
-    (x.cast(work) / s * gamma.cast(work).unsqueeze::<D>()).cast(float_dtype(dtype))
+    let x = x.cast(work);
+    let s = (x.clone().square().mean_dim(D - 1) + eps).sqrt();
+    let y = (x / s.clone() * gamma.cast(work).unsqueeze::<D>()).cast(FloatDType::from(dtype));
+    (y, s)
 }
 
 /// The plain forward (no node), in f32 and back.
 pub(crate) fn forward<B: Backend, const D: usize>(x: Tensor<B, D>, gamma: Tensor<B, 1>, eps: f64) -> Tensor<B, D> {
-    let s = rms(x.clone(), eps);
-    apply(x, s, gamma)
+    forward_with_rms(x, gamma, eps).0
 }

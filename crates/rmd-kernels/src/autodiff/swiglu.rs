@@ -5,7 +5,7 @@
 
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{FloatDType, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
@@ -13,7 +13,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 
 use super::inner;
-use crate::grouped::{float_dtype, work_dtype};
+use crate::work_dtype;
 
 #[derive(Debug)]
 struct SwigluBackward<const D: usize>;
@@ -24,7 +24,7 @@ impl<I: Backend, const D: usize> Backward<I, 2> for SwigluBackward<D> {
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (gate, up) = ops.state;
         let g = Tensor::<I, D>::from_primitive(TensorPrimitive::Float(grads.consume::<I>(&ops.node)));
-        let out = float_dtype(g.dtype());
+        let out = FloatDType::from(g.dtype());
         let work = work_dtype(g.dtype());
         let (a, b, g) = (gate.cast(work), up.cast(work), g.cast(work));
         let s = sigmoid(a.clone());
@@ -57,5 +57,5 @@ pub fn swiglu<I: Backend, const D: usize>(gate: Tensor<Autodiff<I>, D>, up: Tens
 pub(crate) fn forward<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
     let dtype = gate.dtype();
     let a = gate.cast(work_dtype(dtype));
-    (a.clone() * sigmoid(a) * up.cast(work_dtype(dtype))).cast(float_dtype(dtype))
+    (a.clone() * sigmoid(a) * up.cast(work_dtype(dtype))).cast(FloatDType::from(dtype))
 }

@@ -76,6 +76,24 @@ __device__ void rows_times_t(float* out, const bf* a, const bf* b) {
     }
 }
 
+// out(16 x HD, f32, ld HD) (+)= A(16 x 64 rows of a, ld BC) * B where B is 64 x HD (ld HD);
+// with `accumulate` the product is added to what `out` holds.
+__device__ void rows_times(float* out, const bf* a, const bf* b, bool accumulate) {
+    for (int n = 0; n < HD / 16; n++) {
+        Acc c;
+        if (accumulate) wmma::load_matrix_sync(c, out + n * 16, HD, wmma::mem_row_major);
+        else wmma::fill_fragment(c, 0.0f);
+        for (int kk = 0; kk < BC / 16; kk++) {
+            ARow fa;
+            BRow fb;
+            wmma::load_matrix_sync(fa, a + kk * 16, BC);
+            wmma::load_matrix_sync(fb, b + kk * 16 * HD + n * 16, HD);
+            wmma::mma_sync(c, fa, fb, c);
+        }
+        wmma::store_matrix_sync(out + n * 16, c, HD, wmma::mem_row_major);
+    }
+}
+
 __device__ float warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
@@ -152,19 +170,7 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
             __syncwarp();
         }
 
-        // O(rows of this warp) += P V
-        for (int n = 0; n < HD / 16; n++) {
-            Acc c;
-            wmma::load_matrix_sync(c, Os + warp * 16 * HD + n * 16, HD, wmma::mem_row_major);
-            for (int kk = 0; kk < BC / 16; kk++) {
-                ARow fa;
-                BRow fb;
-                wmma::load_matrix_sync(fa, Pw + kk * 16, BC);
-                wmma::load_matrix_sync(fb, Vs + kk * 16 * HD + n * 16, HD);
-                wmma::mma_sync(c, fa, fb, c);
-            }
-            wmma::store_matrix_sync(Os + warp * 16 * HD + n * 16, c, HD, wmma::mem_row_major);
-        }
+        rows_times(Os + warp * 16 * HD, Pw, Vs, true);  // O(rows of this warp) += P V
         __syncthreads();
     }
 
@@ -275,19 +281,7 @@ extern "C" __global__ void __launch_bounds__(NT) flash_bwd(
                 wmma::store_matrix_sync(dKs + mi * 16 * HD + ni * 16, ck, HD, wmma::mem_row_major);
             }
 
-            // dQ(rows of this warp) += dS K
-            for (int ni = 0; ni < HD / 16; ni++) {
-                Acc c;
-                wmma::fill_fragment(c, 0.0f);
-                for (int kk = 0; kk < BC / 16; kk++) {
-                    ARow fa;
-                    BRow fb;
-                    wmma::load_matrix_sync(fa, dSb + warp * 16 * BC + kk * 16, BC);
-                    wmma::load_matrix_sync(fb, Ks + kk * 16 * HD + ni * 16, HD);
-                    wmma::mma_sync(c, fa, fb, c);
-                }
-                wmma::store_matrix_sync(dQs + warp * 16 * HD + ni * 16, c, HD, wmma::mem_row_major);
-            }
+            rows_times(dQs + warp * 16 * HD, dSb + warp * 16 * BC, Ks, false);  // this warp's rows of dS K
             __syncwarp();
             for (int idx = lane; idx < 16 * HD; idx += 32) {
                 const int row = warp * 16 + idx / HD, i = q0 + row;

@@ -82,15 +82,17 @@ fn backward(q: Primitive, k: Primitive, v: Primitive, o: Primitive, lse: Primiti
     (dq, dk, dv)
 }
 
-/// Whether the flash kernels take these operands: bf16 `q`, `k`, `v` of one head dim they are
-/// built for (64, 128), a 4-d mask of the scores' shape.
-pub(crate) fn eligible(q: &[usize; 4], k: &[usize; 4], dtype: DType, mask: &[usize; 4]) -> bool {
-    dtype == DType::BF16
+/// Whether the flash kernels take these operands (`[dims; q, k, v, mask]`, `[dtype; q, k, v]`):
+/// bf16 `q`, `k`, `v` of one head dim they are built for (64, 128), `v` shaped like `k`, a mask
+/// of the scores' shape.
+pub(crate) fn eligible([q, k, v, mask]: [[usize; 4]; 4], dtypes: [DType; 3]) -> bool {
+    dtypes == [DType::BF16; 3]
         && flash::supported(q[3])
         && k[3] == q[3]
         && k[0] == q[0]
         && k[2] == q[2]
-        && *mask == [q[0], q[1], q[2], q[2]]
+        && v == k
+        && mask == [q[0], q[1], q[2], q[2]]
         && q[2] <= i32::MAX as usize
 }
 

@@ -104,10 +104,7 @@ pub(crate) fn try_flash<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<
     let ok = crate::fast_path_enabled()
         && flash_enabled()
         && is_cuda_backend::<B>()
-        && flash_op::eligible(&q.dims(), &k.dims(), q.dtype(), &mask.dims())
-        && k.dtype() == q.dtype()
-        && v.dims() == k.dims()
-        && v.dtype() == q.dtype();
+        && flash_op::eligible([q.dims(), k.dims(), v.dims(), mask.dims()], [q.dtype(), k.dtype(), v.dtype()]);
     if !ok {
         return Err((q, k, v, mask));
     }
