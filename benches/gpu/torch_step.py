@@ -5,7 +5,7 @@ tokens/s and peak memory.
 
 python3 torch_step.py --shape 0.5b --pairs 8 --len 1024 --steps 10 [--compile]
 """
-import argparse, time, statistics
+import argparse, os, time, statistics
 import torch
 import torch.nn.functional as F
 from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -52,8 +52,10 @@ def main():
         step = torch.compile(step)
     torch.cuda.reset_peak_memory_stats()
     times = []
+    # RMD_STEP_PAUSE_MS: idle gap between steps, so a kernel trace (tools/cuda/trace) splits into steps.
+    pause = float(os.environ.get("RMD_STEP_PAUSE_MS", "0")) / 1e3
     for i in range(a.warmup + a.steps):
-        torch.cuda.synchronize(); t = time.perf_counter()
+        torch.cuda.synchronize(); time.sleep(pause); t = time.perf_counter()
         step()
         torch.cuda.synchronize(); dt = time.perf_counter() - t
         if i >= a.warmup:

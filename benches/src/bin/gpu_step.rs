@@ -139,9 +139,13 @@ fn main() {
     // RMD_PHASE_SYNC=1: synchronise after the forward and the backward, so the phase split below
     // is device time (slightly slower steps: the pipeline drains twice).
     let phase_sync = std::env::var("RMD_PHASE_SYNC").is_ok_and(|v| v == "1");
+    // RMD_STEP_PAUSE_MS=N: idle N ms between steps, so a kernel trace (tools/cuda/trace) splits
+    // into steps at the gaps.
+    let pause = std::time::Duration::from_millis(std::env::var("RMD_STEP_PAUSE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0));
     let (mut times, mut host_times) = (Vec::new(), Vec::new());
     for step in 0..warmup + steps {
         B::sync(&device).unwrap();
+        std::thread::sleep(pause);
         let t = Instant::now();
         let (loss, _) = step_loss(&model);
         if phase_sync {
