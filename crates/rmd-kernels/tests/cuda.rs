@@ -146,7 +146,10 @@ fn bf16_pair<const D: usize>(shape: [usize; D]) -> (Tensor<B, D>, Tensor<B, D>) 
     let device = Default::default();
     let data = Tensor::<B, D>::random(shape, Distribution::Normal(0.0, 1.0), &device).cast(FloatDType::BF16).into_data();
     let x32 = Tensor::<B, D>::from_data(data.clone().convert::<f32>(), &device).require_grad();
-    (Tensor::<B, D>::from_data(data, &device).require_grad(), x32)
+    // `from_data` alone would store the values in the device's default dtype (f32).
+    let x = Tensor::<B, D>::from_data(data, (&device, DType::BF16)).require_grad();
+    assert_eq!(x.dtype(), DType::BF16);
+    (x, x32)
 }
 
 fn grad_f64<const D: usize>(t: &Tensor<B, D>, g: &<B as burn::tensor::backend::AutodiffBackend>::Gradients) -> Vec<f64> {

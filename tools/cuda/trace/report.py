@@ -24,6 +24,8 @@ def main():
     ap.add_argument("trace")
     ap.add_argument("--gap-ms", type=float, default=40.0)
     ap.add_argument("--first", type=int, default=3, help="index of the first segment reported")
+    ap.add_argument("--last", type=int, default=0,
+                    help="instead of --first/--steps: the N segments with the most kernels (the timed steps)")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--top", type=int, default=30)
     a = ap.parse_args()
@@ -49,7 +51,12 @@ def main():
     for i, s in enumerate(steps):
         span = (max(r[1] for r in s) - s[0][0]) / 1e6
         print(f"  segment {i}: {len(s)} kernels, span {span:.1f} ms")
-    chosen = steps[a.first:a.first + a.steps]
+    if a.last:
+        big = sorted(range(len(steps)), key=lambda i: len(steps[i]))[-a.last:]
+        a.first, a.steps = min(big), a.last
+        chosen = [steps[i] for i in sorted(big)]
+    else:
+        chosen = steps[a.first:a.first + a.steps]
     by_name, by_fam = collections.Counter(), collections.Counter()
     count = collections.Counter()
     total_span = total_busy = 0.0

@@ -2,12 +2,16 @@
 //
 // Compiled at run time by NVRTC with -DHD=<head dim> (64 or 128). Layouts, all contiguous:
 //   Q, O, dO: [rows, heads, L, HD] bf16;  K, V, dK, dV: [rows, kv_heads, L, HD] bf16;
-//   LSE, Dv: [rows, heads, L] f32;  dQ: [rows, heads, L, HD] f32 (zeroed by the caller).
+//   LSE, Dv: [rows, heads, L] f32;  dQ: [rows, heads, L, HD] f32 (zeroed by the caller);
+//   dKp, dVp: [rows, heads, Lp, HD] f32 per-query-head partials (Lp = L rounded up to 64).
 // Grouped queries: head h reads kv head h / (heads / kv_heads). The boolean mask (true = masked)
 // is read through four element strides (broadcast dims have stride 0), one byte or four per entry.
-// Tiles of 64 queries x 64 keys, 4 warps; products on tensor cores (WMMA 16x16x16, f32
-// accumulation) from shared memory; a tile whose every entry is masked is skipped, which is
-// what halves the work under a causal mask. A row with no visible key gives zeros.
+// Tiles of 64 queries x 64 keys, 4 warps of 16 query rows; products on tensor cores (WMMA
+// 16x16x16, f32 accumulation) from shared memory, whose rows are padded against bank conflicts.
+// Each tile's mask is staged in shared memory once (all loads in flight together); a tile whose
+// every entry is masked is skipped, which halves the work under a causal mask. Softmax work is
+// spread over the warp: two lanes per query row, 32 keys each. A row with no visible key gives
+// zeros.
 #include <cuda_bf16.h>
 #include <mma.h>
 using namespace nvcuda;
@@ -18,11 +22,20 @@ using namespace nvcuda;
 #define BR 64
 #define BC 64
 #define NT 128
+#define LDH (HD + 8)  // bf16 [.., HD] tiles
+#define LDS (BC + 4)  // f32 [.., BC] tiles
+#define LDP (BC + 8)  // bf16 [.., BC] tiles
+#define LDO (HD + 4)  // f32 [.., HD] tiles
+#define LDM (BC + 4)  // mask bytes
+// Output tiles of a [BC, HD] product per warp (the backward's dK, dV accumulators).
+#define TPW ((BC / 16) * (HD / 16) / (NT / 32))
 
 // +inf without <math.h> (NVRTC has no host headers).
 #define RMD_INF __int_as_float(0x7f800000)
+#define FULL 0xffffffffu
 
 typedef __nv_bfloat16 bf;
+typedef __nv_bfloat162 bf2;
 typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> Acc;
 typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf, wmma::row_major> ARow;
 typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf, wmma::col_major> ACol;
@@ -39,67 +52,76 @@ struct Mask {
     }
 };
 
-// Rows [row0, row0 + 64) of a [L, HD] bf16 matrix into shared memory, zeros past L.
+// Rows [row0, row0 + 64) of a [L, HD] bf16 matrix into shared memory (row stride LDH), zeros past L.
 __device__ void load_tile(bf* dst, const bf* src, int row0, int L) {
     const int vpr = HD / 8;
     for (int idx = threadIdx.x; idx < 64 * vpr; idx += NT) {
         int rr = idx / vpr, cc = idx % vpr;
         uint4 v = make_uint4(0u, 0u, 0u, 0u);
         if (row0 + rr < L) v = reinterpret_cast<const uint4*>(src + (long long)(row0 + rr) * HD)[cc];
-        reinterpret_cast<uint4*>(dst + rr * HD)[cc] = v;
+        reinterpret_cast<uint4*>(dst + rr * LDH)[cc] = v;
     }
 }
 
-// Whether any (query, key) of the tile is visible; every thread gets the answer.
-__device__ bool tile_visible(const Mask& m, int r, int h, int q0, int k0, int L) {
+// The tile's visibility (1 = query q0 + ii may see key k0 + jj) into mk; whether any entry is
+// visible, for every thread. Also the barrier after which mk is readable.
+__device__ bool mask_tile(unsigned char* mk, const Mask& m, int r, int h, int q0, int k0, int L) {
     int any = 0;
-    for (int idx = threadIdx.x; idx < BR * BC && !any; idx += NT) {
-        int i = q0 + idx / BC, j = k0 + idx % BC;
-        if (i < L && j < L && !m.at(r, h, i, j)) any = 1;
+#pragma unroll 8
+    for (int e = 0; e < BR * BC / NT; e++) {
+        const int idx = threadIdx.x + e * NT;
+        const int ii = idx / BC, jj = idx % BC, i = q0 + ii, j = k0 + jj;
+        const int vis = (i < L && j < L && !m.at(r, h, i, j)) ? 1 : 0;
+        mk[ii * LDM + jj] = (unsigned char)vis;
+        any |= vis;
     }
     return __syncthreads_or(any) != 0;
 }
 
-// out(16 x 64, f32, ld BC) = A(16 x HD rows of a, ld HD) * B^T where B is 64 x HD (ld HD).
-__device__ void rows_times_t(float* out, const bf* a, const bf* b) {
+// c (16 x BC, f32) = a (16 x HD) * b^T where b is BC x HD.
+template <int LDA, int LDB, int LDC>
+__device__ void a_bt(float* c, const bf* a, const bf* b) {
+    ARow fa[HD / 16];
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) wmma::load_matrix_sync(fa[kk], a + kk * 16, LDA);
+#pragma unroll
     for (int j = 0; j < BC / 16; j++) {
-        Acc c;
-        wmma::fill_fragment(c, 0.0f);
+        Acc acc;
+        wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
         for (int kk = 0; kk < HD / 16; kk++) {
-            ARow fa;
             BCol fb;
-            wmma::load_matrix_sync(fa, a + kk * 16, HD);
-            wmma::load_matrix_sync(fb, b + j * 16 * HD + kk * 16, HD);
-            wmma::mma_sync(c, fa, fb, c);
+            wmma::load_matrix_sync(fb, b + j * 16 * LDB + kk * 16, LDB);
+            wmma::mma_sync(acc, fa[kk], fb, acc);
         }
-        wmma::store_matrix_sync(out + j * 16, c, BC, wmma::mem_row_major);
+        wmma::store_matrix_sync(c + j * 16, acc, LDC, wmma::mem_row_major);
     }
 }
 
-// out(16 x HD, f32, ld HD) (+)= A(16 x 64 rows of a, ld BC) * B where B is 64 x HD (ld HD);
-// with `accumulate` the product is added to what `out` holds.
-__device__ void rows_times(float* out, const bf* a, const bf* b, bool accumulate) {
+// c (16 x HD, f32) (+)= a (16 x BC) * b where b is BC x HD; with `accumulate` the product is
+// added to what c holds.
+template <int LDA, int LDB, int LDC>
+__device__ void a_b(float* c, const bf* a, const bf* b, bool accumulate) {
+    ARow fa[BC / 16];
+#pragma unroll
+    for (int kk = 0; kk < BC / 16; kk++) wmma::load_matrix_sync(fa[kk], a + kk * 16, LDA);
+#pragma unroll
     for (int n = 0; n < HD / 16; n++) {
-        Acc c;
-        if (accumulate) wmma::load_matrix_sync(c, out + n * 16, HD, wmma::mem_row_major);
-        else wmma::fill_fragment(c, 0.0f);
+        Acc acc;
+        if (accumulate) wmma::load_matrix_sync(acc, c + n * 16, LDC, wmma::mem_row_major);
+        else wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
         for (int kk = 0; kk < BC / 16; kk++) {
-            ARow fa;
             BRow fb;
-            wmma::load_matrix_sync(fa, a + kk * 16, BC);
-            wmma::load_matrix_sync(fb, b + kk * 16 * HD + n * 16, HD);
-            wmma::mma_sync(c, fa, fb, c);
+            wmma::load_matrix_sync(fb, b + kk * 16 * LDB + n * 16, LDB);
+            wmma::mma_sync(acc, fa[kk], fb, acc);
         }
-        wmma::store_matrix_sync(out + n * 16, c, HD, wmma::mem_row_major);
+        wmma::store_matrix_sync(c + n * 16, acc, LDC, wmma::mem_row_major);
     }
 }
 
-__device__ float warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
 __device__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL, v, o);
     return v;
 }
 
@@ -109,79 +131,77 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
     bf* __restrict__ O, float* __restrict__ LSE, int heads, int kvh, int L, float scale) {
     extern __shared__ __align__(128) unsigned char smem[];
     bf* Qs = reinterpret_cast<bf*>(smem);
-    bf* Ks = Qs + BR * HD;
-    bf* Vs = Ks + BC * HD;
-    float* S = reinterpret_cast<float*>(Vs + BC * HD);
-    bf* P = reinterpret_cast<bf*>(S + BR * BC);
-    float* Os = reinterpret_cast<float*>(P + BR * BC);
-    float* mrow = Os + BR * HD;
-    float* lrow = mrow + BR;
+    bf* Ks = Qs + BR * LDH;
+    bf* Vs = Ks + BC * LDH;
+    float* S = reinterpret_cast<float*>(Vs + BC * LDH);
+    bf* P = reinterpret_cast<bf*>(S + BR * LDS);
+    float* Os = reinterpret_cast<float*>(P + BR * LDP);
+    unsigned char* Mk = reinterpret_cast<unsigned char*>(Os + BR * LDO);
 
     const Mask m{mask, ms0, ms1, ms2, ms3, melem};
     const int r = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * BR;
     const int g = h / (heads / kvh);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    // This lane's query row and half of the key tile.
+    const int half = lane & 1, row = warp * 16 + (lane >> 1), i = q0 + row;
     const bf* Qb = Q + (long long)(r * heads + h) * L * HD;
     const bf* Kb = K + (long long)(r * kvh + g) * L * HD;
     const bf* Vb = V + (long long)(r * kvh + g) * L * HD;
 
     load_tile(Qs, Qb, q0, L);
-    for (int idx = threadIdx.x; idx < BR * HD; idx += NT) Os[idx] = 0.0f;
-    for (int idx = threadIdx.x; idx < BR; idx += NT) {
-        mrow[idx] = -RMD_INF;
-        lrow[idx] = 0.0f;
-    }
-    __syncthreads();
+    for (int idx = threadIdx.x; idx < BR * LDO; idx += NT) Os[idx] = 0.0f;
+    float m_run = -RMD_INF, l_run = 0.0f;
 
     for (int k0 = 0; k0 < L; k0 += BC) {
-        if (!tile_visible(m, r, h, q0, k0, L)) continue;
+        if (!mask_tile(Mk, m, r, h, q0, k0, L)) continue;
         load_tile(Ks, Kb, k0, L);
         load_tile(Vs, Vb, k0, L);
         __syncthreads();
 
-        float* Sw = S + warp * 16 * BC;
-        bf* Pw = P + warp * 16 * BC;
-        rows_times_t(Sw, Qs + warp * 16 * HD, Ks);
+        a_bt<LDH, LDH, LDS>(S + warp * 16 * LDS, Qs + warp * 16 * LDH, Ks);
         __syncwarp();
 
-        // Online softmax over this tile, one row at a time; lanes own columns lane, lane + 32.
-        for (int rr = 0; rr < 16; rr++) {
-            const int row = warp * 16 + rr, i = q0 + row;
-            const float m_old = mrow[row], l_old = lrow[row];
-            const int j0 = k0 + lane, j1 = k0 + lane + 32;
-            const bool v0 = i < L && j0 < L && !m.at(r, h, i, j0);
-            const bool v1 = i < L && j1 < L && !m.at(r, h, i, j1);
-            const float s0 = v0 ? Sw[rr * BC + lane] * scale : -RMD_INF;
-            const float s1 = v1 ? Sw[rr * BC + lane + 32] * scale : -RMD_INF;
-            const float m_new = fmaxf(m_old, warp_max(fmaxf(s0, s1)));
-            const float m_use = m_new == -RMD_INF ? 0.0f : m_new;
-            const float p0 = v0 ? __expf(s0 - m_use) : 0.0f;
-            const float p1 = v1 ? __expf(s1 - m_use) : 0.0f;
-            const float sum = warp_sum(p0 + p1);
-            const float alpha = m_old == -RMD_INF ? 0.0f : __expf(m_old - m_use);
-            Pw[rr * BC + lane] = __float2bfloat16(p0);
-            Pw[rr * BC + lane + 32] = __float2bfloat16(p1);
-            for (int c = lane; c < HD; c += 32) Os[row * HD + c] *= alpha;
-            __syncwarp();
-            if (lane == 0) {
-                mrow[row] = m_new;
-                lrow[row] = l_old * alpha + sum;
-            }
-            __syncwarp();
+        // Online softmax of this row's 64 scores, 32 per lane of the pair.
+        const float* srow = S + row * LDS + half * 32;
+        const unsigned char* mrow = Mk + row * LDM + half * 32;
+        float s[32];
+        float mx = -RMD_INF;
+#pragma unroll
+        for (int c = 0; c < 32; c++) {
+            s[c] = mrow[c] ? srow[c] * scale : -RMD_INF;
+            mx = fmaxf(mx, s[c]);
         }
+        mx = fmaxf(mx, __shfl_xor_sync(FULL, mx, 1));
+        const float m_new = fmaxf(m_run, mx);
+        const float m_use = m_new == -RMD_INF ? 0.0f : m_new;
+        float sum = 0.0f;
+        bf2* prow = reinterpret_cast<bf2*>(P + row * LDP + half * 32);
+#pragma unroll
+        for (int c = 0; c < 32; c += 2) {
+            const float p0 = __expf(s[c] - m_use), p1 = __expf(s[c + 1] - m_use);
+            sum += p0 + p1;
+            prow[c / 2] = __floats2bfloat162_rn(p0, p1);
+        }
+        sum += __shfl_xor_sync(FULL, sum, 1);
+        const float alpha = m_run == -RMD_INF ? 0.0f : __expf(m_run - m_use);
+        l_run = l_run * alpha + sum;
+        m_run = m_new;
+        float* orow = Os + row * LDO + half * (HD / 2);
+#pragma unroll
+        for (int c = 0; c < HD / 2; c++) orow[c] *= alpha;
+        __syncwarp();
 
-        rows_times(Os + warp * 16 * HD, Pw, Vs, true);  // O(rows of this warp) += P V
+        a_b<LDP, LDH, LDO>(Os + warp * 16 * LDO, P + warp * 16 * LDP, Vs, true);  // O += P V
         __syncthreads();
     }
 
-    for (int rr = 0; rr < 16; rr++) {
-        const int row = warp * 16 + rr, i = q0 + row;
-        if (i >= L) break;
-        const float l = lrow[row];
-        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-        bf* Ob = O + ((long long)(r * heads + h) * L + i) * HD;
-        for (int c = lane; c < HD; c += 32) Ob[c] = __float2bfloat16(Os[row * HD + c] * inv);
-        if (lane == 0) LSE[(long long)(r * heads + h) * L + i] = l > 0.0f ? mrow[row] + logf(l) : RMD_INF;
+    if (i < L) {
+        const float inv = l_run > 0.0f ? 1.0f / l_run : 0.0f;
+        const float* orow = Os + row * LDO + half * (HD / 2);
+        bf2* Ob = reinterpret_cast<bf2*>(O + ((long long)(r * heads + h) * L + i) * HD + half * (HD / 2));
+#pragma unroll
+        for (int c = 0; c < HD / 2; c += 2) Ob[c / 2] = __floats2bfloat162_rn(orow[c] * inv, orow[c + 1] * inv);
+        if (half == 0) LSE[(long long)(r * heads + h) * L + i] = l_run > 0.0f ? m_run + logf(l_run) : RMD_INF;
     }
 }
 
@@ -196,107 +216,146 @@ extern "C" __global__ void flash_bwd_prep(const bf* __restrict__ O, const bf* __
     if (lane == 0) Dv[row] = acc;
 }
 
-// One block per (key tile, kv head, row): loops over the kv head's query heads and query tiles,
-// accumulating dK, dV in shared memory; dQ accumulates in global f32 with atomics.
+// One block per (key tile, query head, row): loops over the query tiles, accumulating this
+// head's dK, dV for the key tile in registers (written to the f32 partials dKp, dVp; summed over
+// each kv head's query heads by flash_bwd_reduce); dQ accumulates in global f32 with atomics.
 extern "C" __global__ void __launch_bounds__(NT) flash_bwd(
     const bf* __restrict__ Q, const bf* __restrict__ K, const bf* __restrict__ V, const bf* __restrict__ dO,
     const float* __restrict__ LSE, const float* __restrict__ Dv,
     const unsigned char* mask, long long ms0, long long ms1, long long ms2, long long ms3, int melem,
-    float* __restrict__ dQ, bf* __restrict__ dK, bf* __restrict__ dV, int heads, int kvh, int L, float scale) {
+    float* __restrict__ dQ, float* __restrict__ dKp, float* __restrict__ dVp, int heads, int kvh, int L, int Lp, float scale) {
     extern __shared__ __align__(128) unsigned char smem[];
     bf* Ks = reinterpret_cast<bf*>(smem);
-    bf* Vs = Ks + BC * HD;
-    bf* Qs = Vs + BC * HD;
-    bf* dOs = Qs + BR * HD;
-    float* S = reinterpret_cast<float*>(dOs + BR * HD);  // scores, then probabilities
-    float* dP = S + BR * BC;
-    bf* Pb = reinterpret_cast<bf*>(dP + BR * BC);
-    bf* dSb = Pb + BR * BC;
-    float* dKs = reinterpret_cast<float*>(dSb + BR * BC);
-    float* dVs = dKs + BC * HD;
-    float* dQs = dVs + BC * HD;
-    float* lse_s = dQs + BR * HD;
+    bf* Vs = Ks + BC * LDH;
+    bf* Qs = Vs + BC * LDH;
+    bf* dOs = Qs + BR * LDH;
+    float* S = reinterpret_cast<float*>(dOs + BR * LDH);  // scores; later this warp's dQ staging
+    float* dP = S + BR * LDS;
+    bf* Pb = reinterpret_cast<bf*>(dP + BR * LDS);
+    bf* dSb = Pb + BR * LDP;
+    unsigned char* Mk = reinterpret_cast<unsigned char*>(dSb + BR * LDP);
+    float* lse_s = reinterpret_cast<float*>(Mk + BR * LDM);
     float* d_s = lse_s + BR;
 
     const Mask m{mask, ms0, ms1, ms2, ms3, melem};
-    const int r = blockIdx.z, g = blockIdx.y, k0 = blockIdx.x * BC;
-    const int n_rep = heads / kvh;
+    const int r = blockIdx.z, h = blockIdx.y, k0 = blockIdx.x * BC;
+    const int g = h / (heads / kvh);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int half = lane & 1, row = warp * 16 + (lane >> 1);
+    const long long base = (long long)(r * heads + h) * L;
 
     load_tile(Ks, K + (long long)(r * kvh + g) * L * HD, k0, L);
     load_tile(Vs, V + (long long)(r * kvh + g) * L * HD, k0, L);
-    for (int idx = threadIdx.x; idx < BC * HD; idx += NT) {
-        dKs[idx] = 0.0f;
-        dVs[idx] = 0.0f;
+    Acc cv[TPW], ck[TPW];
+#pragma unroll
+    for (int u = 0; u < TPW; u++) {
+        wmma::fill_fragment(cv[u], 0.0f);
+        wmma::fill_fragment(ck[u], 0.0f);
     }
-    __syncthreads();
 
-    for (int hh = 0; hh < n_rep; hh++) {
-        const int h = g * n_rep + hh;
-        const long long base = (long long)(r * heads + h) * L;
-        for (int q0 = 0; q0 < L; q0 += BR) {
-            if (!tile_visible(m, r, h, q0, k0, L)) continue;
-            load_tile(Qs, Q + base * HD, q0, L);
-            load_tile(dOs, dO + base * HD, q0, L);
-            for (int idx = threadIdx.x; idx < BR; idx += NT) {
-                const int i = q0 + idx;
-                lse_s[idx] = i < L ? LSE[base + i] : RMD_INF;
-                d_s[idx] = i < L ? Dv[base + i] : 0.0f;
+    for (int q0 = 0; q0 < L; q0 += BR) {
+        if (!mask_tile(Mk, m, r, h, q0, k0, L)) continue;
+        load_tile(Qs, Q + base * HD, q0, L);
+        load_tile(dOs, dO + base * HD, q0, L);
+        for (int idx = threadIdx.x; idx < BR; idx += NT) {
+            const int i = q0 + idx;
+            lse_s[idx] = i < L ? LSE[base + i] : RMD_INF;
+            d_s[idx] = i < L ? Dv[base + i] : 0.0f;
+        }
+        __syncthreads();
+
+        a_bt<LDH, LDH, LDS>(S + warp * 16 * LDS, Qs + warp * 16 * LDH, Ks);    // S = Q K^T
+        a_bt<LDH, LDH, LDS>(dP + warp * 16 * LDS, dOs + warp * 16 * LDH, Vs);  // dP = dO V^T
+        __syncwarp();
+        {
+            const float lse = lse_s[row], dd = d_s[row];
+            const float* srow = S + row * LDS + half * 32;
+            const float* dprow = dP + row * LDS + half * 32;
+            const unsigned char* mrow = Mk + row * LDM + half * 32;
+            bf2* prow = reinterpret_cast<bf2*>(Pb + row * LDP + half * 32);
+            bf2* dsrow = reinterpret_cast<bf2*>(dSb + row * LDP + half * 32);
+#pragma unroll
+            for (int c = 0; c < 32; c += 2) {
+                const float p0 = mrow[c] ? __expf(srow[c] * scale - lse) : 0.0f;
+                const float p1 = mrow[c + 1] ? __expf(srow[c + 1] * scale - lse) : 0.0f;
+                prow[c / 2] = __floats2bfloat162_rn(p0, p1);
+                dsrow[c / 2] = __floats2bfloat162_rn(p0 * (dprow[c] - dd) * scale, p1 * (dprow[c + 1] - dd) * scale);
             }
-            __syncthreads();
+        }
+        __syncthreads();
 
-            float* Sw = S + warp * 16 * BC;
-            float* dPw = dP + warp * 16 * BC;
-            rows_times_t(Sw, Qs + warp * 16 * HD, Ks);    // S = Q K^T
-            rows_times_t(dPw, dOs + warp * 16 * HD, Vs);  // dP = dO V^T
-            __syncwarp();
-            for (int idx = lane; idx < 16 * BC; idx += 32) {
-                const int rr = idx / BC, c = idx % BC;
-                const int row = warp * 16 + rr, i = q0 + row, j = k0 + c;
-                const bool v = i < L && j < L && !m.at(r, h, i, j);
-                const float p = v ? __expf(Sw[idx] * scale - lse_s[row]) : 0.0f;
-                const float ds = p * (dPw[idx] - d_s[row]) * scale;
-                Pb[row * BC + c] = __float2bfloat16(p);
-                dSb[row * BC + c] = __float2bfloat16(ds);
+        // dV += P^T dO and dK += dS^T Q: (BC x BR)(BR x HD), this warp's output tiles.
+#pragma unroll
+        for (int u = 0; u < TPW; u++) {
+            const int t = warp + u * (NT / 32), mi = t / (HD / 16), ni = t % (HD / 16);
+#pragma unroll
+            for (int kk = 0; kk < BR / 16; kk++) {
+                ACol fp, fs;
+                BRow fo, fq;
+                wmma::load_matrix_sync(fp, Pb + kk * 16 * LDP + mi * 16, LDP);
+                wmma::load_matrix_sync(fo, dOs + kk * 16 * LDH + ni * 16, LDH);
+                wmma::mma_sync(cv[u], fp, fo, cv[u]);
+                wmma::load_matrix_sync(fs, dSb + kk * 16 * LDP + mi * 16, LDP);
+                wmma::load_matrix_sync(fq, Qs + kk * 16 * LDH + ni * 16, LDH);
+                wmma::mma_sync(ck[u], fs, fq, ck[u]);
             }
-            __syncthreads();
+        }
 
-            // dV += P^T dO and dK += dS^T Q: (BC x BR)(BR x HD), output tiles spread over warps.
-            for (int t = warp; t < (BC / 16) * (HD / 16); t += NT / 32) {
-                const int mi = t / (HD / 16), ni = t % (HD / 16);
-                Acc cv, ck;
-                wmma::load_matrix_sync(cv, dVs + mi * 16 * HD + ni * 16, HD, wmma::mem_row_major);
-                wmma::load_matrix_sync(ck, dKs + mi * 16 * HD + ni * 16, HD, wmma::mem_row_major);
-                for (int kk = 0; kk < BR / 16; kk++) {
-                    ACol fp, fs;
-                    BRow fo, fq;
-                    wmma::load_matrix_sync(fp, Pb + kk * 16 * BC + mi * 16, BC);
-                    wmma::load_matrix_sync(fs, dSb + kk * 16 * BC + mi * 16, BC);
-                    wmma::load_matrix_sync(fo, dOs + kk * 16 * HD + ni * 16, HD);
-                    wmma::load_matrix_sync(fq, Qs + kk * 16 * HD + ni * 16, HD);
-                    wmma::mma_sync(cv, fp, fo, cv);
-                    wmma::mma_sync(ck, fs, fq, ck);
+        // dQ (this warp's 16 rows) += dS K, 16 columns at a time staged in this warp's rows of S.
+        {
+            float* stage = S + warp * 16 * LDS;
+            ARow fa[BC / 16];
+#pragma unroll
+            for (int kk = 0; kk < BC / 16; kk++) wmma::load_matrix_sync(fa[kk], dSb + warp * 16 * LDP + kk * 16, LDP);
+            for (int n = 0; n < HD / 16; n++) {
+                Acc acc;
+                wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
+                for (int kk = 0; kk < BC / 16; kk++) {
+                    BRow fb;
+                    wmma::load_matrix_sync(fb, Ks + kk * 16 * LDH + n * 16, LDH);
+                    wmma::mma_sync(acc, fa[kk], fb, acc);
                 }
-                wmma::store_matrix_sync(dVs + mi * 16 * HD + ni * 16, cv, HD, wmma::mem_row_major);
-                wmma::store_matrix_sync(dKs + mi * 16 * HD + ni * 16, ck, HD, wmma::mem_row_major);
+                wmma::store_matrix_sync(stage, acc, 16, wmma::mem_row_major);
+                __syncwarp();
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    const int idx = lane + 32 * e, rr = idx >> 4, cc = idx & 15, i = q0 + warp * 16 + rr;
+                    if (i < L) atomicAdd(dQ + (base + i) * HD + n * 16 + cc, stage[idx]);
+                }
+                __syncwarp();
             }
-
-            rows_times(dQs + warp * 16 * HD, dSb + warp * 16 * BC, Ks, false);  // this warp's rows of dS K
-            __syncwarp();
-            for (int idx = lane; idx < 16 * HD; idx += 32) {
-                const int row = warp * 16 + idx / HD, i = q0 + row;
-                if (i < L) atomicAdd(dQ + (base + i) * HD + idx % HD, dQs[warp * 16 * HD + idx]);
-            }
-            __syncthreads();
         }
+        __syncthreads();
     }
 
-    const long long kbase = (long long)(r * kvh + g) * L;
-    for (int idx = threadIdx.x; idx < BC * HD; idx += NT) {
-        const int j = k0 + idx / HD;
-        if (j < L) {
-            dK[(kbase + j) * HD + idx % HD] = __float2bfloat16(dKs[idx]);
-            dV[(kbase + j) * HD + idx % HD] = __float2bfloat16(dVs[idx]);
-        }
+    const long long pbase = ((long long)(r * heads + h) * Lp + k0) * HD;
+#pragma unroll
+    for (int u = 0; u < TPW; u++) {
+        const int t = warp + u * (NT / 32), mi = t / (HD / 16), ni = t % (HD / 16);
+        wmma::store_matrix_sync(dKp + pbase + mi * 16 * HD + ni * 16, ck[u], HD, wmma::mem_row_major);
+        wmma::store_matrix_sync(dVp + pbase + mi * 16 * HD + ni * 16, cv[u], HD, wmma::mem_row_major);
     }
+}
+
+// dK, dV (bf16, [rows, kv_heads, L, HD]) = the sums of each kv head's query-head partials.
+extern "C" __global__ void flash_bwd_reduce(const float* __restrict__ dKp, const float* __restrict__ dVp, bf* __restrict__ dK,
+                                            bf* __restrict__ dV, int heads, int kvh, int L, int Lp, long long n) {
+    const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= n) return;
+    const int c = (int)(e % HD);
+    long long t = e / HD;
+    const int j = (int)(t % L);
+    t /= L;
+    const int g = (int)(t % kvh);
+    const long long r = t / kvh;
+    const int n_rep = heads / kvh;
+    float sk = 0.0f, sv = 0.0f;
+    for (int hh = 0; hh < n_rep; hh++) {
+        const long long o = ((r * heads + g * n_rep + hh) * Lp + j) * HD + c;
+        sk += dKp[o];
+        sv += dVp[o];
+    }
+    dK[e] = __float2bfloat16(sk);
+    dV[e] = __float2bfloat16(sv);
 }

@@ -28,12 +28,14 @@ pub(crate) fn supported(head_dim: usize) -> bool {
     head_dim == 64 || head_dim == 128
 }
 
+// Shared memory of each kernel; must match the carve-up at the top of flash_fwd / flash_bwd
+// (bf16 tiles padded to hd + 8 columns, f32 score tiles to 68, mask rows to 68 bytes).
 fn smem_fwd(hd: usize) -> usize {
-    3 * TILE * hd * 2 + TILE * TILE * 4 + TILE * TILE * 2 + TILE * hd * 4 + 2 * TILE * 4
+    3 * TILE * (hd + 8) * 2 + TILE * 68 * 4 + TILE * 72 * 2 + TILE * (hd + 4) * 4 + TILE * 68
 }
 
 fn smem_bwd(hd: usize) -> usize {
-    4 * TILE * hd * 2 + 2 * TILE * TILE * 4 + 2 * TILE * TILE * 2 + 3 * TILE * hd * 4 + 2 * TILE * 4
+    4 * TILE * (hd + 8) * 2 + 2 * TILE * 68 * 4 + 2 * TILE * 72 * 2 + TILE * 68 + 2 * TILE * 4
 }
 
 #[derive(Clone, Copy)]
@@ -41,6 +43,7 @@ struct Kernels {
     fwd: cu::CUfunction,
     prep: cu::CUfunction,
     bwd: cu::CUfunction,
+    reduce: cu::CUfunction,
 }
 
 // SAFETY: function handles of a loaded module are plain driver handles, valid on any thread
@@ -81,7 +84,7 @@ fn compile(index: usize, hd: usize) -> Kernels {
         let ptx = nvrtc::get_ptx(prog).expect("PTX");
         let module = drv::module::load_data(ptx.as_ptr() as *const c_void).expect("load flash module");
         let get = |name: &str| drv::module::get_function(module, CString::new(name).unwrap()).expect("kernel in flash module");
-        let k = Kernels { fwd: get("flash_fwd"), prep: get("flash_bwd_prep"), bwd: get("flash_bwd") };
+        let k = Kernels { fwd: get("flash_fwd"), prep: get("flash_bwd_prep"), bwd: get("flash_bwd"), reduce: get("flash_bwd_reduce") };
         let attr = cu::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
         drv::function::set_function_attribute(k.fwd, attr, smem_fwd(hd) as i32).expect("flash_fwd shared memory");
         drv::function::set_function_attribute(k.bwd, attr, smem_bwd(hd) as i32).expect("flash_bwd shared memory");
@@ -165,23 +168,29 @@ pub(crate) fn backward(q: T, k: T, v: T, out: T, lse: T, d_out: T, mask: T, scal
     let [q, k, v, out, d_out] = [q, k, v, out, d_out].map(into_contiguous);
     let [rows, heads, len, hd] = dims4(&q);
     let kvh = dims4(&k)[1];
+    let len_pad = len.div_ceil(TILE) * TILE;
     let kern = kernels(q.device.index, hd);
     let dq = empty(&q, [rows, heads, len, hd], DType::F32);
     let dk = empty(&q, [rows, kvh, len, hd], q.dtype);
     let dv = empty(&q, [rows, kvh, len, hd], q.dtype);
     let dvec = empty(&q, [rows, heads, len, 1], DType::F32);
-    let b = bind(&[&q, &k, &v, &out, &d_out, &lse, &mask, &dq, &dk, &dv, &dvec]);
-    let [pq, pk, pv, po, pdo, pl, pm, pdq, pdk, pdv, pd] =
-        [b.ptrs[0], b.ptrs[1], b.ptrs[2], b.ptrs[3], b.ptrs[4], b.ptrs[5], b.ptrs[6], b.ptrs[7], b.ptrs[8], b.ptrs[9], b.ptrs[10]];
+    // Per-query-head dK, dV (every key tile written whole, hence the padded length).
+    let dk_part = empty(&q, [rows, heads, len_pad, hd], DType::F32);
+    let dv_part = empty(&q, [rows, heads, len_pad, hd], DType::F32);
+    let b = bind(&[&q, &k, &v, &out, &d_out, &lse, &mask, &dq, &dk, &dv, &dvec, &dk_part, &dv_part]);
+    let [pq, pk, pv, po, pdo, pl, pm, pdq, pdk, pdv, pd, pkp, pvp] = std::array::from_fn(|i| b.ptrs[i]);
     let n = (rows * heads * len) as i64;
     // SAFETY: `pdq` is a live allocation of `n * hd` f32 ordered on `b.stream`.
     unsafe { drv::memset_d8_async(pdq, 0, n as usize * hd * 4, b.stream).expect("zero dQ") };
     let mut p = params![po, pdo, pd, n];
     launch(kern.prep, ((n as usize).div_ceil(THREADS as usize / 32) as u32, 1, 1), 0, b.stream, &mut p);
     let (ms, melem) = mask_meta(&mask);
-    let (heads_i, kvh_i, len_i, scale_f) = (heads as i32, kvh as i32, len as i32, scale as f32);
-    let mut p = params![pq, pk, pv, pdo, pl, pd, pm, ms[0], ms[1], ms[2], ms[3], melem, pdq, pdk, pdv, heads_i, kvh_i, len_i, scale_f];
-    let grid = (len.div_ceil(TILE) as u32, kvh as u32, rows as u32);
+    let (heads_i, kvh_i, len_i, len_pad_i, scale_f) = (heads as i32, kvh as i32, len as i32, len_pad as i32, scale as f32);
+    let mut p = params![pq, pk, pv, pdo, pl, pd, pm, ms[0], ms[1], ms[2], ms[3], melem, pdq, pkp, pvp, heads_i, kvh_i, len_i, len_pad_i, scale_f];
+    let grid = (len.div_ceil(TILE) as u32, heads as u32, rows as u32);
     launch(kern.bwd, grid, smem_bwd(hd), b.stream, &mut p);
+    let total = (rows * kvh * len * hd) as i64;
+    let mut p = params![pkp, pvp, pdk, pdv, heads_i, kvh_i, len_i, len_pad_i, total];
+    launch(kern.reduce, ((total as usize).div_ceil(THREADS as usize) as u32, 1, 1), 0, b.stream, &mut p);
     (dq, dk, dv)
 }
