@@ -21,7 +21,7 @@ trace() {  # name, command...
   echo "== $name"; grep -E "train_step|torch eager" "$OUT/trace-$name-run.txt"; sed -n '/^segments/,/^top/p' "$OUT/trace-$name.txt"
 }
 for c in ${CONFIGS:-RMD_FLASH=0}; do
-  trace "$(echo "$c" | tr ',=' '_-')" env $(echo "$c" | tr ',' ' ') ./gpu-dist/gpu_step --shape "$SHAPE" --pairs 8 --len "$LEN" --steps 3 --warmup 2
+  trace "$(echo "$c" | tr ',=' '_-')" env $(echo "$c" | tr ',' ' ') ./gpu-dist/gpu_step --shape "$SHAPE" --pairs 8 --len "$LEN" --steps ${TRACE_STEPS:-3} --warmup 2
 done
-[ "${TORCH:-1}" = 1 ] && trace torch python3 benches/gpu/torch_step.py --shape "$SHAPE" --pairs 8 --len "$LEN" --steps 3 --warmup 2
+[ "${TORCH:-1}" = 1 ] && trace torch python3 benches/gpu/torch_step.py --shape "$SHAPE" --pairs 8 --len "$LEN" --steps ${TRACE_STEPS:-3} --warmup 2
 true

@@ -46,11 +46,21 @@ struct Mask {
     const unsigned char* p;
     long long s0, s1, s2, s3;
     int elem;
+    // Byte entries, keys contiguous, every row start 4-aligned, L a multiple of 4: word loads.
+    bool words;
     __device__ bool at(int r, int h, int i, int j) const {
         long long o = r * s0 + h * s1 + i * s2 + j * s3;
         return elem == 4 ? (reinterpret_cast<const unsigned int*>(p)[o] != 0u) : (p[o] != 0);
     }
 };
+
+#ifndef MASK_WORDS
+#define MASK_WORDS 1
+#endif
+__device__ bool mask_words(const unsigned char* p, long long s0, long long s1, long long s2, long long s3, int elem, int L) {
+    return MASK_WORDS && elem == 1 && s3 == 1 && (s0 % 4) == 0 && (s1 % 4) == 0 && (s2 % 4) == 0 && (L % 4) == 0 &&
+           (reinterpret_cast<unsigned long long>(p) % 4) == 0;
+}
 
 // Rows [row0, row0 + 64) of a [L, HD] bf16 matrix into shared memory (row stride LDH), zeros past L.
 __device__ void load_tile(bf* dst, const bf* src, int row0, int L) {
@@ -64,18 +74,35 @@ __device__ void load_tile(bf* dst, const bf* src, int row0, int L) {
 }
 
 // The tile's visibility (1 = query q0 + ii may see key k0 + jj) into mk; whether any entry is
-// visible, for every thread. Also the barrier after which mk is readable.
+// visible, for every thread. Also the barrier after which mk is readable. Every load of a
+// thread is issued before any is used; byte masks with 4-aligned rows are read a word at a time.
 __device__ bool mask_tile(unsigned char* mk, const Mask& m, int r, int h, int q0, int k0, int L) {
-    int any = 0;
+    unsigned int any = 0;
+    if (m.words) {
+#pragma unroll
+        for (int e = 0; e < BR * BC / 4 / NT; e++) {
+            const int idx = threadIdx.x + e * NT;
+            const int ii = idx / (BC / 4), jj = (idx % (BC / 4)) * 4, i = q0 + ii, j = k0 + jj;
+            unsigned int vis = 0u;
+            if (i < L && j < L) {
+                const unsigned int w = *reinterpret_cast<const unsigned int*>(m.p + (r * m.s0 + h * m.s1 + i * m.s2 + j));
+                // One byte per entry, nonzero = masked: visible bytes become 1.
+                vis = ((w & 0xffu) == 0u) | (((w >> 8) & 0xffu) == 0u) << 8 | (((w >> 16) & 0xffu) == 0u) << 16 | ((w >> 24) == 0u) << 24;
+            }
+            *reinterpret_cast<unsigned int*>(mk + ii * LDM + jj) = vis;
+            any |= vis;
+        }
+    } else {
 #pragma unroll 8
-    for (int e = 0; e < BR * BC / NT; e++) {
-        const int idx = threadIdx.x + e * NT;
-        const int ii = idx / BC, jj = idx % BC, i = q0 + ii, j = k0 + jj;
-        const int vis = (i < L && j < L && !m.at(r, h, i, j)) ? 1 : 0;
-        mk[ii * LDM + jj] = (unsigned char)vis;
-        any |= vis;
+        for (int e = 0; e < BR * BC / NT; e++) {
+            const int idx = threadIdx.x + e * NT;
+            const int ii = idx / BC, jj = idx % BC, i = q0 + ii, j = k0 + jj;
+            const unsigned int vis = (i < L && j < L && !m.at(r, h, i, j)) ? 1u : 0u;
+            mk[ii * LDM + jj] = (unsigned char)vis;
+            any |= vis;
+        }
     }
-    return __syncthreads_or(any) != 0;
+    return __syncthreads_or(any != 0u) != 0;
 }
 
 // c (16 x BC, f32) = a (16 x HD) * b^T where b is BC x HD.
@@ -138,7 +165,7 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
     float* Os = reinterpret_cast<float*>(P + BR * LDP);
     unsigned char* Mk = reinterpret_cast<unsigned char*>(Os + BR * LDO);
 
-    const Mask m{mask, ms0, ms1, ms2, ms3, melem};
+    const Mask m{mask, ms0, ms1, ms2, ms3, melem, mask_words(mask, ms0, ms1, ms2, ms3, melem, L)};
     const int r = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * BR;
     const int g = h / (heads / kvh);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -237,7 +264,7 @@ extern "C" __global__ void __launch_bounds__(NT) flash_bwd(
     float* lse_s = reinterpret_cast<float*>(Mk + BR * LDM);
     float* d_s = lse_s + BR;
 
-    const Mask m{mask, ms0, ms1, ms2, ms3, melem};
+    const Mask m{mask, ms0, ms1, ms2, ms3, melem, mask_words(mask, ms0, ms1, ms2, ms3, melem, L)};
     const int r = blockIdx.z, h = blockIdx.y, k0 = blockIdx.x * BC;
     const int g = h / (heads / kvh);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;

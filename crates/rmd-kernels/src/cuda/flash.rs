@@ -75,7 +75,9 @@ fn compile(index: usize, hd: usize) -> Kernels {
         assert!(major >= 8, "flash attention needs bf16 tensor cores (sm_80+), device has sm_{major}{minor}");
         let src = CString::new(SOURCE).expect("kernel source has no NUL");
         let prog = nvrtc::create_program(&src, None).expect("NVRTC program");
-        let options = [format!("--gpu-architecture=sm_{major}{minor}"), format!("-DHD={hd}"), cuda_include(), "-lineinfo".to_string()];
+        // RMD_FLASH_MASK_WORDS=0 reads the mask a byte at a time (a diagnostic for the word path).
+        let words = std::env::var("RMD_FLASH_MASK_WORDS").map_or(1, |v| u8::from(v != "0"));
+        let options = [format!("--gpu-architecture=sm_{major}{minor}"), format!("-DHD={hd}"), format!("-DMASK_WORDS={words}"), cuda_include(), "-lineinfo".to_string()];
         if nvrtc::compile_program(prog, &options).is_err() {
             let log = nvrtc::get_program_log(prog).unwrap_or_default();
             let log = CStr::from_ptr(log.as_ptr()).to_string_lossy();
