@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs flash.cu's kernels on the CPU (emu.h: host threads for CUDA threads, WMMA tiles as plain
+# arrays) against a float64 reference, for head dims 64 and 128 and both mask-read paths.
+# Needs g++ with C++20; no GPU. Exit status 0 when every case is within tolerance.
+set -euo pipefail
+cd "$(dirname "$0")"
+W=${W:-/tmp/rmd-flash-emu}; mkdir -p "$W"
+sed -e 's|#include <cuda_bf16.h>||' -e 's|#include <mma.h>||' \
+    -e 's|extern __shared__ __align__(128) unsigned char smem\[\];|unsigned char* smem = ctx->smem;|' \
+    ../../../crates/rmd-kernels/src/cuda/flash.cu > "$W/flash_emu.inc"
+status=0
+for hd in 64 128; do
+  for words in 1 0; do
+    g++ -std=c++20 -O2 -pthread -DHD=$hd -DMASK_WORDS=$words -I. -I"$W" check_flash.cpp -o "$W/check_${hd}_${words}"
+    echo "MASK_WORDS=$words"; "$W/check_${hd}_${words}" || status=1
+  done
+done
+exit $status
