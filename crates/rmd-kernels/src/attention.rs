@@ -12,7 +12,7 @@ use burn::tensor::{Bool, Tensor};
 ///
 /// - `Cuda` / `Autodiff<Cuda>`, bf16, head dim 64 or 128, with `RMD_FLASH=1`: flash attention
 ///   (our CUDA kernels, forward and backward; nothing `[len, len]`-sized is materialised).
-///   Opt-in until the kernels have passed the GPU numerics tests;
+///   Opt-in until the current kernels have passed the GPU numerics tests and beat the node;
 /// - other `Autodiff<Cuda>` inputs: one autodiff node over cuBLAS products that keeps only `q`,
 ///   `k`, `v` and recomputes the probabilities in its backward ([`crate::autodiff::attention`]);
 /// - other `Cuda` (inference) inputs: the same products, no kv copies ([`grouped_attention`]);

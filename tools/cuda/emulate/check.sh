@@ -12,7 +12,7 @@ status=0
 for hd in 64 128; do
   for words in 1 0; do
     g++ -std=c++20 -O2 -pthread -DHD=$hd -DMASK_WORDS=$words -I. -I"$W" check_flash.cpp -o "$W/check_${hd}_${words}"
-    echo "MASK_WORDS=$words"; "$W/check_${hd}_${words}" || status=1
+    echo "MASK_WORDS=$words"; timeout 900 "$W/check_${hd}_${words}" || status=1
   done
 done
 exit $status

@@ -88,9 +88,10 @@ pub(crate) fn try_matmul<B: Backend, const D: usize>(
     Ok(retype(out))
 }
 
-/// Flash attention is opt-in (`RMD_FLASH=1`) until its kernels have passed the GPU numerics
-/// tests (tests/cuda.rs with `RMD_FLASH=1`); they are written and type-checked but have not run
-/// on a GPU yet. Off, the grouped-products node runs.
+/// Flash attention is opt-in (`RMD_FLASH=1`): its first kernels passed the GPU numerics tests
+/// (tests/cuda.rs with `RMD_FLASH=1`) but were slower than the grouped-products node; the
+/// rewrite passes the CPU emulation (tools/cuda/emulate) and has not run on a GPU yet. It becomes
+/// the default once it passes on the GPU and beats the node (docs/benchmarks.md).
 fn flash_enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| std::env::var("RMD_FLASH").is_ok_and(|v| v == "1"))
