@@ -49,8 +49,7 @@ static bool run(const Case& cs, unsigned seed) {
     std::vector<bf> o(nq), dk(nk), dv(nk);
     std::vector<float> lse((size_t)R * H * L), dvec((size_t)R * H * L), dq(nq, 0.0f);
     std::vector<float> dkp((size_t)R * H * Lp * HD), dvp((size_t)R * H * Lp * HD);
-    const size_t smem_fwd = 3 * 64 * (HD + 8) * 2 + 64 * 68 * 4 + 64 * 72 * 2 + 64 * (HD + 4) * 4 + 64 * 68;
-    const size_t smem_bwd = 4 * 64 * (HD + 8) * 2 + 2 * 64 * 68 * 4 + 2 * 64 * 72 * 2 + 64 * 68 + 2 * 64 * 4;
+    const size_t smem_fwd = SMEM_FWD, smem_bwd = SMEM_BWD;
     const unsigned tiles = (unsigned)((L + 63) / 64);
     launch(Dim3{tiles, (unsigned)H, (unsigned)R}, NT, smem_fwd, [&] {
         flash_fwd(q.data(), k.data(), v.data(), mask.data(), ms0, ms1, ms2, ms3, 1, o.data(), lse.data(), H, G, L, scale);

@@ -27,6 +27,10 @@ using namespace nvcuda;
 #define LDP (BC + 8)  // bf16 [.., BC] tiles
 #define LDO (HD + 4)  // f32 [.., HD] tiles
 #define LDM (BC + 4)  // mask bytes
+// Dynamic shared memory of flash_fwd and flash_bwd (their carve-ups below; flash.rs has the
+// same formulas, the CPU emulation in tools/cuda/emulate launches with these).
+#define SMEM_FWD (3 * 64 * LDH * 2 + BR * LDS * 4 + BR * LDP * 2 + BR * LDO * 4 + BR * LDM)
+#define SMEM_BWD (4 * 64 * LDH * 2 + 2 * BR * LDS * 4 + 2 * BR * LDP * 2 + BR * LDM + 2 * BR * 4)
 // Output tiles of a [BC, HD] product per warp (the backward's dK, dV accumulators).
 #define TPW ((BC / 16) * (HD / 16) / (NT / 32))
 

@@ -28,8 +28,9 @@ pub(crate) fn supported(head_dim: usize) -> bool {
     head_dim == 64 || head_dim == 128
 }
 
-// Shared memory of each kernel; must match the carve-up at the top of flash_fwd / flash_bwd
-// (bf16 tiles padded to hd + 8 columns, f32 score tiles to 68, mask rows to 68 bytes).
+// Shared memory of each kernel: SMEM_FWD / SMEM_BWD of flash.cu (bf16 tiles padded to hd + 8
+// columns, f32 score tiles to 68, mask rows to 68 bytes); the CPU emulation launches with those
+// and checks every access against them.
 fn smem_fwd(hd: usize) -> usize {
     3 * TILE * (hd + 8) * 2 + TILE * 68 * 4 + TILE * 72 * 2 + TILE * (hd + 4) * 4 + TILE * 68
 }
