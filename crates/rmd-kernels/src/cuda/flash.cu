@@ -129,17 +129,17 @@ __device__ void a_bt(float* c, const bf* a, const bf* b) {
     }
 }
 
-// c (16 x HD, f32) (+)= a (16 x BC) * b where b is BC x HD; with `accumulate` the product is
-// added to what c holds.
-template <int LDA, int LDB, int LDC>
-__device__ void a_b(float* c, const bf* a, const bf* b, bool accumulate) {
+// a (16 x BC) * b where b is BC x HD, one 16-column output tile at a time: each tile starts
+// from `init` (16 x HD f32, row stride LDI; zeros when null) and is handed to emit(n, tile).
+template <int LDA, int LDB, int LDI, class Emit>
+__device__ void a_b(const bf* a, const bf* b, const float* init, Emit emit) {
     ARow fa[BC / 16];
 #pragma unroll
     for (int kk = 0; kk < BC / 16; kk++) wmma::load_matrix_sync(fa[kk], a + kk * 16, LDA);
 #pragma unroll
     for (int n = 0; n < HD / 16; n++) {
         Acc acc;
-        if (accumulate) wmma::load_matrix_sync(acc, c + n * 16, LDC, wmma::mem_row_major);
+        if (init) wmma::load_matrix_sync(acc, init + n * 16, LDI, wmma::mem_row_major);
         else wmma::fill_fragment(acc, 0.0f);
 #pragma unroll
         for (int kk = 0; kk < BC / 16; kk++) {
@@ -147,7 +147,7 @@ __device__ void a_b(float* c, const bf* a, const bf* b, bool accumulate) {
             wmma::load_matrix_sync(fb, b + kk * 16 * LDB + n * 16, LDB);
             wmma::mma_sync(acc, fa[kk], fb, acc);
         }
-        wmma::store_matrix_sync(c + n * 16, acc, LDC, wmma::mem_row_major);
+        emit(n, acc);
     }
 }
 
@@ -222,7 +222,10 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
         for (int c = 0; c < HD / 2; c++) orow[c] *= alpha;
         __syncwarp();
 
-        a_b<LDP, LDH, LDO>(Os + warp * 16 * LDO, P + warp * 16 * LDP, Vs, true);  // O += P V
+        float* Ow = Os + warp * 16 * LDO;  // O += P V
+        a_b<LDP, LDH, LDO>(P + warp * 16 * LDP, Vs, Ow, [&](int n, const Acc& acc) {
+            wmma::store_matrix_sync(Ow + n * 16, acc, LDO, wmma::mem_row_major);
+        });
         __syncthreads();
     }
 
@@ -333,30 +336,17 @@ extern "C" __global__ void __launch_bounds__(NT) flash_bwd(
         }
 
         // dQ (this warp's 16 rows) += dS K, 16 columns at a time staged in this warp's rows of S.
-        {
-            float* stage = S + warp * 16 * LDS;
-            ARow fa[BC / 16];
+        float* stage = S + warp * 16 * LDS;
+        a_b<LDP, LDH, 16>(dSb + warp * 16 * LDP, Ks, nullptr, [&](int n, const Acc& acc) {
+            wmma::store_matrix_sync(stage, acc, 16, wmma::mem_row_major);
+            __syncwarp();
 #pragma unroll
-            for (int kk = 0; kk < BC / 16; kk++) wmma::load_matrix_sync(fa[kk], dSb + warp * 16 * LDP + kk * 16, LDP);
-            for (int n = 0; n < HD / 16; n++) {
-                Acc acc;
-                wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-                for (int kk = 0; kk < BC / 16; kk++) {
-                    BRow fb;
-                    wmma::load_matrix_sync(fb, Ks + kk * 16 * LDH + n * 16, LDH);
-                    wmma::mma_sync(acc, fa[kk], fb, acc);
-                }
-                wmma::store_matrix_sync(stage, acc, 16, wmma::mem_row_major);
-                __syncwarp();
-#pragma unroll
-                for (int e = 0; e < 8; e++) {
-                    const int idx = lane + 32 * e, rr = idx >> 4, cc = idx & 15, i = q0 + warp * 16 + rr;
-                    if (i < L) atomicAdd(dQ + (base + i) * HD + n * 16 + cc, stage[idx]);
-                }
-                __syncwarp();
+            for (int e = 0; e < 8; e++) {
+                const int idx = lane + 32 * e, rr = idx >> 4, cc = idx & 15, i = q0 + warp * 16 + rr;
+                if (i < L) atomicAdd(dQ + (base + i) * HD + n * 16 + cc, stage[idx]);
             }
-        }
+            __syncwarp();
+        });
         __syncthreads();
     }
 
