@@ -139,8 +139,8 @@ fn main() {
     // RMD_PHASE_SYNC=1: synchronise after the forward and the backward, so the phase split below
     // is device time (slightly slower steps: the pipeline drains twice).
     let phase_sync = std::env::var("RMD_PHASE_SYNC").is_ok_and(|v| v == "1");
-    // RMD_STEP_PAUSE_MS=N: idle N ms between steps, so a kernel trace (tools/cuda/trace) splits
-    // into steps at the gaps.
+    // RMD_STEP_PAUSE_MS=N: idle N ms before each step and after the last, so a kernel trace
+    // (tools/cuda/trace) splits into steps at the gaps.
     let pause = std::time::Duration::from_millis(std::env::var("RMD_STEP_PAUSE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0));
     let (mut times, mut host_times) = (Vec::new(), Vec::new());
     for step in 0..warmup + steps {
@@ -175,6 +175,8 @@ fn main() {
             host_times.push(host);
         }
     }
+    // The trace's last training step ends at a gap too, not merged with the scoring passes.
+    std::thread::sleep(pause);
     let ms = median(times) * 1e3;
     let host_ms = median(host_times) * 1e3;
     println!(

@@ -2,8 +2,11 @@
 """Summarise a kernel timeline written by rmd_trace.so (TSV: start_ns end_ns stream name).
 
 Steps are split at idle gaps longer than --gap-ms (run the bench with RMD_STEP_PAUSE_MS above
-it); --steps of them from segment --first on are reported: wall span, GPU-busy time (union of kernel
-intervals), kernel count, and time per kernel name and per family (cuBLAS, flash, cubecl).
+it); reported are --steps segments from segment --first on, or with --last N the timed steps: the
+last N segments of the kernel count most segments of 100+ kernels share (steady-state steps all
+launch the same kernels; gpu_step also pauses before its scoring passes so its last step stands
+alone). Per step: wall span, GPU-busy time (union of kernel intervals), kernel count, and time per
+kernel name and per family (cuBLAS, flash, cubecl).
 """
 import argparse
 import collections
@@ -25,7 +28,7 @@ def main():
     ap.add_argument("--gap-ms", type=float, default=40.0)
     ap.add_argument("--first", type=int, default=3, help="index of the first segment reported")
     ap.add_argument("--last", type=int, default=0,
-                    help="instead of --first/--steps: the N segments with the most kernels (the timed steps)")
+                    help="instead of --first/--steps: the last N steady-state steps (see above)")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--top", type=int, default=30)
     a = ap.parse_args()
@@ -52,9 +55,15 @@ def main():
         span = (max(r[1] for r in s) - s[0][0]) / 1e6
         print(f"  segment {i}: {len(s)} kernels, span {span:.1f} ms")
     if a.last:
-        big = sorted(range(len(steps)), key=lambda i: len(steps[i]))[-a.last:]
-        a.first, a.steps = min(big), a.last
-        chosen = [steps[i] for i in sorted(big)]
+        counts = collections.Counter(len(s) for s in steps if len(s) >= 100)
+        if not counts:
+            sys.exit("no segment of 100+ kernels")
+        steady, seen = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+        if seen < a.last:
+            sys.exit(f"only {seen} segments of the most common size ({steady} kernels); wanted {a.last}")
+        picked = [i for i, s in enumerate(steps) if len(s) == steady][-a.last:]
+        a.first, a.steps = picked[0], a.last
+        chosen = [steps[i] for i in picked]
     else:
         chosen = steps[a.first:a.first + a.steps]
     by_name, by_fam = collections.Counter(), collections.Counter()
@@ -77,7 +86,7 @@ def main():
         total_span += span
         total_busy += busy / 1e6
     n = len(chosen)
-    print(f"segments {a.first}..{a.first + n - 1}, per step: span {total_span / n:.1f} ms, GPU busy {total_busy / n:.1f} ms "
+    print(f"segments {a.first}.. ({n}), per step: span {total_span / n:.1f} ms, GPU busy {total_busy / n:.1f} ms "
           f"({100 * total_busy / total_span:.1f}%), idle {(total_span - total_busy) / n:.1f} ms, "
           f"{sum(count.values()) / n:.0f} kernels")
     print("per family (ms/step):")

@@ -2,7 +2,7 @@
 # Kernel timelines of our step and PyTorch's on the device (no nsys there): CUPTI through the
 # injection library rmd_trace.so (build here: gcc -O2 -shared -fPIC -o gpu-xz/librmd_trace.so
 # tools/cuda/trace/rmd_trace.c -ldl -lpthread). Steps are separated by 150 ms pauses; the report
-# covers the three timed steps (the largest segments before the scoring passes). Writes
+# covers the last three steady-state steps (report.py --last). Writes
 # $OUT/trace-<config>.txt and the raw timeline trace-<config>.tsv.gz.
 # Env: SHAPE, LEN, CONFIGS (gpu_step env settings, one config per word, commas between
 # variables, e.g. "RMD_FLASH=0 RMD_FLASH=1,RMD_PHASE_SYNC=1"), TORCH=0 to skip PyTorch.
