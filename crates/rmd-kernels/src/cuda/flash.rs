@@ -141,6 +141,11 @@ fn launch(f: cu::CUfunction, grid: (u32, u32, u32), smem: usize, stream: cu::CUs
     unsafe { drv::launch_kernel(f, grid, (THREADS, 1, 1), smem as u32, stream, params).expect("flash kernel launch") };
 }
 
+/// One block per (64-position tile, query head, row): the grid of flash_fwd and flash_bwd.
+fn tile_grid(rows: usize, heads: usize, len: usize) -> (u32, u32, u32) {
+    (len.div_ceil(TILE) as u32, heads as u32, rows as u32)
+}
+
 macro_rules! params {
     ($($x:expr),* $(,)?) => { [$((&$x) as *const _ as *mut c_void),*] };
 }
@@ -157,10 +162,9 @@ pub(crate) fn forward(q: T, k: T, v: T, mask: T, scale: f64) -> (T, T) {
     let b = bind(&[&q, &k, &v, &mask, &out, &lse]);
     let (ms, melem) = mask_meta(&mask);
     let (heads_i, kvh_i, len_i, scale_f) = (heads as i32, kvh as i32, len as i32, scale as f32);
-    let [pq, pk, pv, pm, po, pl] = [b.ptrs[0], b.ptrs[1], b.ptrs[2], b.ptrs[3], b.ptrs[4], b.ptrs[5]];
+    let [pq, pk, pv, pm, po, pl] = std::array::from_fn(|i| b.ptrs[i]);
     let mut p = params![pq, pk, pv, pm, ms[0], ms[1], ms[2], ms[3], melem, po, pl, heads_i, kvh_i, len_i, scale_f];
-    let grid = (len.div_ceil(TILE) as u32, heads as u32, rows as u32);
-    launch(kern.fwd, grid, smem_fwd(hd), b.stream, &mut p);
+    launch(kern.fwd, tile_grid(rows, heads, len), smem_fwd(hd), b.stream, &mut p);
     (out, lse)
 }
 
@@ -190,8 +194,7 @@ pub(crate) fn backward(q: T, k: T, v: T, out: T, lse: T, d_out: T, mask: T, scal
     let (ms, melem) = mask_meta(&mask);
     let (heads_i, kvh_i, len_i, len_pad_i, scale_f) = (heads as i32, kvh as i32, len as i32, len_pad as i32, scale as f32);
     let mut p = params![pq, pk, pv, pdo, pl, pd, pm, ms[0], ms[1], ms[2], ms[3], melem, pdq, pkp, pvp, heads_i, kvh_i, len_i, len_pad_i, scale_f];
-    let grid = (len.div_ceil(TILE) as u32, heads as u32, rows as u32);
-    launch(kern.bwd, grid, smem_bwd(hd), b.stream, &mut p);
+    launch(kern.bwd, tile_grid(rows, heads, len), smem_bwd(hd), b.stream, &mut p);
     let total = (rows * kvh * len * hd) as i64;
     let mut p = params![pkp, pvp, pdk, pdv, heads_i, kvh_i, len_i, len_pad_i, total];
     launch(kern.reduce, ((total as usize).div_ceil(THREADS as usize) as u32, 1, 1), 0, b.stream, &mut p);
