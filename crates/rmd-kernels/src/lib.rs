@@ -1,5 +1,5 @@
-//! rmd-kernels: the matmul, attention, SwiGLU and RMSNorm entry points the model and the
-//! losses call.
+//! rmd-kernels: the matmul, attention, SwiGLU, RMSNorm and embedding entry points the model and
+//! the losses call.
 //!
 //! Every function is generic over burn's `Backend` and, by default, is the plain burn formula.
 //! With the `cuda` feature, when the backend is burn's CUDA backend (`Cuda`, or
@@ -7,7 +7,8 @@
 //! custom fusion operation with its own backward (dA = dC·Bᵀ, dB = Aᵀ·dC, both cuBLAS too),
 //! enqueued on cubecl's CUDA stream. On an H200 cuBLAS is ~8x faster than burn 0.21's bf16
 //! matmul (docs/benchmarks.md). For training, attention, SwiGLU and RMSNorm are single
-//! autodiff nodes that keep only what their backward needs ([`autodiff`]).
+//! autodiff nodes that keep only what their backward needs ([`autodiff`]), and the embedding's
+//! weight gradient is our own scatter-add kernel ([`embedding()`]).
 //!
 //! The fast path is chosen at run time by the backend's type (`TypeId`), so library code keeps
 //! its plain `B: Backend` bounds. It can be switched off with `RMD_CUBLAS=0` or
@@ -18,12 +19,14 @@ pub mod autodiff;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod elementwise;
+mod embedding;
 mod grouped;
 mod layout;
 mod matmul;
 
 pub use attention::{attention, repeat_kv};
 pub use elementwise::{rms_norm, swiglu};
+pub use embedding::embedding;
 pub use grouped::{grouped_attention, grouped_attention_backward, grouped_attention_with_lse};
 pub use matmul::{linear, matmul};
 

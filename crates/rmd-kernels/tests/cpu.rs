@@ -1,14 +1,15 @@
 //! CPU checks of the pieces of the fast path that have a CPU equivalent: the explicit (grouped)
 //! attention the cuBLAS path runs (values and gradients against burn's `attention`, including fully
-//! masked rows). The GEMM argument mapping is tested in `src/layout.rs`; cuBLAS itself in
-//! tests/cuda.rs on a GPU.
+//! masked rows), and the embedding entry point against `burn::nn::Embedding`. The GEMM argument
+//! mapping is tested in `src/layout.rs`; cuBLAS and the embedding kernel in tests/cuda.rs on a GPU.
 
 mod common;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Distribution, Tensor, TensorData};
+use burn::nn::EmbeddingConfig;
+use burn::tensor::{Bool, Distribution, Int, Tensor, TensorData};
 use rmd_kernels::grouped_attention;
 
 type B = Autodiff<NdArray<f32>>;
@@ -66,4 +67,35 @@ fn without_a_fast_path_the_entry_points_are_burns_ops() {
     let ours: Vec<f32> = rmd_kernels::linear(x.clone(), w.clone(), Some(b.clone())).to_data().to_vec().unwrap();
     let theirs: Vec<f32> = burn::tensor::module::linear(x, w, Some(b)).to_data().to_vec().unwrap();
     assert_eq!(ours, theirs);
+}
+
+#[test]
+fn embedding_matches_burn_embedding_with_repeated_ids() {
+    let device = Default::default();
+    let (vocab, hidden) = (11, 6);
+    let module = EmbeddingConfig::new(vocab, hidden).init::<B>(&device);
+    // Id 3 four times, 0 twice: their gradients accumulate; ids 1, 2, 4.. get none.
+    let ids_host: [[i64; 4]; 2] = [[3, 0, 3, 10], [3, 7, 0, 3]];
+    let ids = Tensor::<B, 2, Int>::from_ints(ids_host, &device);
+    let ours = rmd_kernels::embedding(module.weight.val(), ids.clone());
+    let theirs = module.forward(ids);
+    let ov: Vec<f32> = ours.to_data().to_vec().unwrap();
+    assert_eq!(ov, theirs.to_data().to_vec::<f32>().unwrap());
+
+    let w = Tensor::<B, 3>::random([2, 4, hidden], Distribution::Normal(0.0, 1.0), &device);
+    let g1 = (ours * w.clone()).sum().backward();
+    let g2 = (theirs * w.clone()).sum().backward();
+    let ga: Vec<f32> = module.weight.grad(&g1).unwrap().to_data().to_vec().unwrap();
+    let gb: Vec<f32> = module.weight.grad(&g2).unwrap().to_data().to_vec().unwrap();
+    assert_eq!(ga, gb);
+    // And the accumulation itself: row `id` is the sum of `w` over the tokens with that id.
+    let wv: Vec<f32> = w.to_data().to_vec().unwrap();
+    let mut want = vec![0f32; vocab * hidden];
+    for (t, &id) in ids_host.iter().flatten().enumerate() {
+        for c in 0..hidden {
+            want[id as usize * hidden + c] += wv[t * hidden + c];
+        }
+    }
+    let err = ga.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(err < 1e-5, "weight gradient vs host sum: {err}");
 }

@@ -1,6 +1,7 @@
 //! GPU checks of the cuBLAS fast path (run on a CUDA machine: `cargo test -p rmd-kernels
 //! --features cuda`). Values and gradients against f64 host references on fresh random inputs,
-//! in f32 and bf16, for every operand layout the model produces; attention against burn's own.
+//! in f32 and bf16, for every operand layout the model produces; attention and the embedding
+//! against burn's own.
 #![cfg(feature = "cuda")]
 
 mod common;
@@ -8,7 +9,7 @@ mod common;
 use burn::backend::{Autodiff, Cuda};
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, DType, Distribution, FloatDType, Tensor, TensorData};
+use burn::tensor::{Bool, DType, Distribution, FloatDType, Int, Tensor, TensorData};
 
 type F = Cuda<f32, i32>;
 type B = Autodiff<F>;
@@ -229,4 +230,54 @@ fn swiglu_and_rms_norm_nodes_bf16_match_f32_reference() {
         println!("rms_norm bf16 grad {name}: rel {rel:.2e}");
         assert!(rel < 1e-2, "grad {name} rel {rel:.2e}");
     }
+}
+
+/// The embedding (burn's gather, our scatter-add kernel for the weight gradient) vs burn's own
+/// `embedding` (the plain path, called directly rather than by switching the process-wide fast
+/// path off under the other tests) and an f64 host sum, with ids repeated ~20 times each.
+#[test]
+fn embedding_fast_path_matches_plain_path() {
+    // hidden 96: 16-byte loads and 4-wide atomics; 90: column by column.
+    for (vocab, hidden, id_dtype) in [(1000, 96, DType::I32), (1000, 90, DType::I32), (300, 96, DType::I64)] {
+        for dtype in [FloatDType::BF16, FloatDType::F32] {
+            check_embedding(vocab, hidden, id_dtype, dtype);
+        }
+    }
+}
+
+fn check_embedding(vocab: usize, hidden: usize, id_dtype: DType, dtype: FloatDType) {
+    assert!(rmd_kernels::fast_path_enabled());
+    let device = Default::default();
+    let (rows, len) = (6, 200);
+    // Most tokens from 50 ids (17 to 25 repeats each), every 10th anywhere in the vocabulary.
+    let ids_host: Vec<i64> = (0..rows * len).map(|i| if i % 10 == 9 { (i * 7919 % vocab) as i64 } else { ((i * 31 + i / 13) % 50) as i64 }).collect();
+    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids_host.clone(), [rows, len]), (&device, id_dtype));
+    assert_eq!(ids.dtype(), id_dtype);
+    // A leaf stored in `dtype` (see bf16_pair).
+    let data = Tensor::<B, 2>::random([vocab, hidden], Distribution::Normal(0.0, 1.0), &device).cast(dtype).into_data();
+    let weight = Tensor::<B, 2>::from_data(data, (&device, DType::from(dtype))).require_grad();
+    assert_eq!(weight.dtype(), DType::from(dtype));
+    let fast = rmd_kernels::embedding(weight.clone(), ids.clone());
+    let plain = burn::tensor::module::embedding(weight.clone(), ids);
+    assert_eq!(fast.dtype(), DType::from(dtype));
+    assert_eq!(host(&fast), host(&plain), "forward {dtype:?} {id_dtype:?}");
+
+    let w = Tensor::<B, 3>::random([rows, len, hidden], Distribution::Normal(0.0, 1.0), &device);
+    let g1 = (fast.cast(FloatDType::F32) * w.clone()).sum().backward();
+    let g2 = (plain.cast(FloatDType::F32) * w.clone()).sum().backward();
+    let (ga, gb) = (grad_f64(&weight, &g1), grad_f64(&weight, &g2));
+    // The output gradient reaches the node in the weight's dtype.
+    let wv = host(&w.cast(dtype));
+    let mut want = vec![0.0; vocab * hidden];
+    for (t, &id) in ids_host.iter().enumerate() {
+        for c in 0..hidden {
+            want[id as usize * hidden + c] += wv[t * hidden + c];
+        }
+    }
+    // Ours sums in f32 and rounds once; burn's plain path sums in the weight's dtype.
+    let tol = if dtype == FloatDType::F32 { 1e-5 } else { 1e-2 };
+    let (host_rel, plain_rel) = (max_rel(&ga, &want), max_rel(&ga, &gb));
+    println!("embedding {vocab}x{hidden} {dtype:?} {id_dtype:?}: grad vs host {host_rel:.2e}, vs plain {plain_rel:.2e}");
+    assert!(host_rel < tol, "grad vs host {host_rel:.2e}");
+    assert!(plain_rel < 3.0 * tol, "grad vs plain {plain_rel:.2e}");
 }

@@ -152,7 +152,7 @@ impl<B: Backend> Backbone<B> {
     ) -> Tensor<B, 3> {
         let rope = self.rope.tables(positions);
         let masks = attention_masks(valid, self.num_heads, self.sliding_window);
-        let mut x = self.embed_tokens.forward(input_ids);
+        let mut x = rmd_kernels::embedding(self.embed_tokens.weight.val(), input_ids);
         for layer in &self.layers {
             x = layer.forward(x, &rope, &masks);
         }

@@ -15,4 +15,8 @@ for hd in 64 128; do
     echo "MASK_WORDS=$words"; timeout 900 "$W/check_${hd}_${words}" || status=1
   done
 done
+# embedding.cu: the embedding's weight gradient (check_embedding.cpp).
+sed -e 's|#include <cuda_bf16.h>||' ../../../crates/rmd-kernels/src/cuda/embedding.cu > "$W/embedding_emu.inc"
+g++ -std=c++20 -O2 -pthread -I. -I"$W" check_embedding.cpp -o "$W/check_embedding"
+timeout 300 "$W/check_embedding" || status=1
 exit $status

@@ -7,23 +7,29 @@
 //!   runs in order with the fused kernels around it;
 //! - [`autodiff_op`]: the autodiff node, whose backward is two more fusion GEMMs;
 //! - [`flash`] / [`flash_op`]: flash attention (our CUDA C, NVRTC-compiled, on cubecl's stream)
-//!   as fusion operations and an autodiff node.
+//!   as fusion operations and an autodiff node;
+//! - [`embedding`] / [`embedding_op`]: the embedding's weight gradient (our CUDA C too) as a
+//!   fusion operation, in an autodiff node whose forward is burn's gather;
+//! - [`nvrtc`]: the NVRTC compile and per-device kernel cache both CUDA C sources use.
 //!
 //! The backend-generic autodiff nodes of [`crate::autodiff`] (attention, SwiGLU, RMSNorm) are
 //! dispatched to from here for `Autodiff<Cuda>`.
 
 mod autodiff_op;
+mod embedding;
+mod embedding_op;
 mod flash;
 mod flash_op;
 mod fusion_op;
 mod gemm;
+mod nvrtc;
 
 use std::any::{Any, TypeId};
 use std::sync::OnceLock;
 
 use burn::backend::{Autodiff, Cuda};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, DType, Tensor};
+use burn::tensor::{Bool, DType, Int, Tensor};
 
 /// burn's CUDA backend as our crates name it (`burn::backend::Cuda` with its default elements).
 pub(crate) type Fused = Cuda<f32, i32>;
@@ -113,4 +119,19 @@ pub(crate) fn try_flash<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<
         return Ok(retype(flash_op::attention_diff(retype(q), retype(k), retype(v), retype(mask), scale)));
     }
     Ok(retype(flash_op::attention_fused(retype(q), retype(k), retype(v), retype(mask), scale)))
+}
+
+type WeightIds<B> = (Tensor<B, 2>, Tensor<B, 2, Int>);
+
+/// `Ok(weight[ids])` through the embedding node on `Autodiff<Cuda>` (its weight gradient is our
+/// scatter-add kernel) when the operands allow it, else the operands back.
+pub(crate) fn try_embedding<B: Backend>(weight: Tensor<B, 2>, ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>, WeightIds<B>> {
+    let ok = crate::fast_path_enabled()
+        && TypeId::of::<B>() == TypeId::of::<Diff>()
+        && embedding_op::eligible(weight.dims(), ids.dims(), (weight.dtype(), ids.dtype()))
+        && nvrtc::available();
+    if !ok {
+        return Err((weight, ids));
+    }
+    Ok(retype(embedding_op::embedding_diff(retype(weight), retype(ids))))
 }
