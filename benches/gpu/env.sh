@@ -3,7 +3,8 @@ mkdir -p gpu-dist
 for f in gpu-xz/*.xz; do
   [ -e "$f" ] || continue
   out="gpu-dist/$(basename "${f%.xz}")"
-  [ -e "$out" ] || { python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$f" "$out" && chmod +x "$out"; }
+  # Always unpacked: a warm machine keeps gpu-dist/ from an earlier call, with older binaries.
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$f" "$out" && chmod +x "$out"
 done
 
 # cuBLAS comes from PyTorch's wheels on this machine; cudarc loads it by name.

@@ -13,7 +13,35 @@ using bf = __nv_bfloat16;
 
 struct Case {
     int rows, heads, kvh, L, pad;
+    // Operands as the model passes them: [rows, L, heads, HD] memory read through strides.
+    bool interleaved;
 };
+
+// Element strides of [rows, heads, L, HD] data stored either contiguously or as [rows, L, heads, HD].
+static Strides strides(int heads, int L, bool interleaved) {
+    if (interleaved) return Strides{(long long)L * heads * HD, HD, (long long)heads * HD};
+    return Strides{(long long)heads * L * HD, (long long)L * HD, HD};
+}
+
+// Contiguous [rows, heads, L, HD] data <-> the layout `s` (to_layout) or back (from_layout).
+template <class T>
+static std::vector<T> to_layout(const std::vector<T>& x, int rows, int heads, int L, Strides s) {
+    std::vector<T> y(x.size());
+    for (int r = 0; r < rows; r++)
+        for (int h = 0; h < heads; h++)
+            for (int i = 0; i < L; i++)
+                for (int c = 0; c < HD; c++) y[s.at(r, h, i) + c] = x[(((size_t)r * heads + h) * L + i) * HD + c];
+    return y;
+}
+template <class T>
+static std::vector<T> from_layout(const std::vector<T>& y, int rows, int heads, int L, Strides s) {
+    std::vector<T> x(y.size());
+    for (int r = 0; r < rows; r++)
+        for (int h = 0; h < heads; h++)
+            for (int i = 0; i < L; i++)
+                for (int c = 0; c < HD; c++) x[(((size_t)r * heads + h) * L + i) * HD + c] = y[s.at(r, h, i) + c];
+    return x;
+}
 
 static double max_rel(const std::vector<double>& got, const std::vector<double>& want) {
     double num = 0.0, den = 0.0;
@@ -46,23 +74,31 @@ static bool run(const Case& cs, unsigned seed) {
             for (int j = 0; j < L; j++) mask[((size_t)r * L + i) * L + j] = (j > i) || (r == 1 && j < cs.pad);
     const long long ms0 = (long long)L * L, ms1 = 0, ms2 = L, ms3 = 1;
 
-    std::vector<bf> o(nq), dk(nk), dv(nk);
-    std::vector<float> lse((size_t)R * H * L), dvec((size_t)R * H * L), dq(nq, 0.0f);
+    const Strides qs = strides(H, L, cs.interleaved), ks = strides(G, L, cs.interleaved);
+    const std::vector<bf> dq_in = to_layout(q, R, H, L, qs), dk_in = to_layout(k, R, G, L, ks), dv_in = to_layout(v, R, G, L, ks),
+                          ddo_in = to_layout(dout, R, H, L, qs);
+    std::vector<bf> od(nq), dqd(nq), dkd(nk), dvd(nk);
+    std::vector<float> lse((size_t)R * H * L), dvec((size_t)R * H * L), dqacc(nq, 0.0f);
     std::vector<float> dkp((size_t)R * H * Lp * HD), dvp((size_t)R * H * Lp * HD);
     const size_t smem_fwd = SMEM_FWD, smem_bwd = SMEM_BWD;
     const unsigned tiles = (unsigned)((L + 63) / 64);
     launch(Dim3{tiles, (unsigned)H, (unsigned)R}, NT, smem_fwd, [&] {
-        flash_fwd(q.data(), k.data(), v.data(), mask.data(), ms0, ms1, ms2, ms3, 1, o.data(), lse.data(), H, G, L, scale);
+        flash_fwd(dq_in.data(), qs, dk_in.data(), ks, dv_in.data(), ks, mask.data(), ms0, ms1, ms2, ms3, 1, od.data(), qs, lse.data(), H,
+                  G, L, scale);
     });
     const long long nrows = (long long)R * H * L;
-    launch(Dim3{(unsigned)((nrows + 3) / 4), 1, 1}, NT, 0, [&] { flash_bwd_prep(o.data(), dout.data(), dvec.data(), nrows); });
+    launch(Dim3{(unsigned)((nrows + 3) / 4), 1, 1}, NT, 0,
+           [&] { flash_bwd_prep(od.data(), qs, ddo_in.data(), qs, dvec.data(), H, L, nrows); });
     launch(Dim3{tiles, (unsigned)H, (unsigned)R}, NT, smem_bwd, [&] {
-        flash_bwd(q.data(), k.data(), v.data(), dout.data(), lse.data(), dvec.data(), mask.data(), ms0, ms1, ms2, ms3, 1, dq.data(),
-                  dkp.data(), dvp.data(), H, G, L, Lp, scale);
+        flash_bwd(dq_in.data(), qs, dk_in.data(), ks, dv_in.data(), ks, ddo_in.data(), qs, lse.data(), dvec.data(), mask.data(), ms0,
+                  ms1, ms2, ms3, 1, dqacc.data(), dkp.data(), dvp.data(), H, G, L, Lp, scale);
     });
     const long long total = (long long)R * G * L * HD;
     launch(Dim3{(unsigned)((total + NT - 1) / NT), 1, 1}, NT, 0,
-           [&] { flash_bwd_reduce(dkp.data(), dvp.data(), dk.data(), dv.data(), H, G, L, Lp, total); });
+           [&] { flash_bwd_reduce(dkp.data(), dvp.data(), dkd.data(), dvd.data(), ks, H, G, L, Lp, total); });
+    launch(Dim3{(unsigned)((nq / 2 + NT - 1) / NT), 1, 1}, NT, 0, [&] { flash_bwd_dq(dqacc.data(), dqd.data(), qs, H, L, (long long)nq); });
+    const std::vector<bf> o = from_layout(od, R, H, L, qs), dq = from_layout(dqd, R, H, L, qs), dk = from_layout(dkd, R, G, L, ks),
+                          dv = from_layout(dvd, R, G, L, ks);
 
     // float64 reference on the same bf16 inputs.
     auto f = [](bf x) { return (double)__bfloat162float(x); };
@@ -112,24 +148,25 @@ static bool run(const Case& cs, unsigned seed) {
         for (size_t i = 0; i < x.size(); i++) y[i] = f(x[i]);
         return y;
     };
-    std::vector<double> gq(dq.begin(), dq.end()), gl;
+    std::vector<double> gl;
     for (size_t i = 0; i < lse.size(); i++) {
         // Fully masked rows: +inf in both.
         gl.push_back(std::isinf(rlse[i]) && std::isinf(lse[i]) ? 0.0 : (double)lse[i]);
         if (std::isinf(rlse[i])) rlse[i] = 0.0;
     }
-    const double e_o = max_rel(widen(o), ro), e_l = max_rel(gl, rlse), e_q = max_rel(gq, rdq), e_k = max_rel(widen(dk), rdk),
+    const double e_o = max_rel(widen(o), ro), e_l = max_rel(gl, rlse), e_q = max_rel(widen(dq), rdq), e_k = max_rel(widen(dk), rdk),
                  e_v = max_rel(widen(dv), rdv);
     const bool ok = e_o < 1e-2 && e_l < 1e-3 && e_q < 2e-2 && e_k < 2e-2 && e_v < 2e-2;
-    std::printf("HD %d rows %d heads %d/%d L %d pad %d: out %.2e lse %.2e dq %.2e dk %.2e dv %.2e %s\n", HD, R, H, G, L, cs.pad, e_o,
+    std::printf("HD %d rows %d heads %d/%d L %d pad %d %s: out %.2e lse %.2e dq %.2e dk %.2e dv %.2e %s\n", HD, R, H, G, L, cs.pad, cs.interleaved ? "interleaved" : "contiguous", e_o,
                 e_l, e_q, e_k, e_v, ok ? "ok" : "FAILED");
     return ok;
 }
 
 int main() {
     bool ok = true;
-    ok &= run({2, 4, 2, 80, 5}, 1);   // partial second tile, grouped heads, fully masked rows
-    ok &= run({1, 2, 2, 64, 0}, 2);   // one whole tile, no grouping
-    ok &= run({2, 6, 2, 130, 70}, 3); // three tiles, a padding run longer than a tile
+    ok &= run({2, 4, 2, 80, 5, true}, 1);    // partial second tile, grouped heads, fully masked rows
+    ok &= run({1, 2, 2, 64, 0, false}, 2);   // one whole tile, no grouping
+    ok &= run({2, 6, 2, 130, 70, true}, 3);  // three tiles, a padding run longer than a tile
+    ok &= run({1, 4, 1, 72, 0, false}, 4);   // contiguous operands, all query heads on one kv head
     return ok ? 0 : 1;
 }

@@ -1,8 +1,10 @@
 // Flash-style attention forward and backward for rm-distiller (bf16 in, f32 softmax state).
 //
-// Compiled at run time by NVRTC with -DHD=<head dim> (64 or 128). Layouts, all contiguous:
-//   Q, O, dO: [rows, heads, L, HD] bf16;  K, V, dK, dV: [rows, kv_heads, L, HD] bf16;
-//   LSE, Dv: [rows, heads, L] f32;  dQ: [rows, heads, L, HD] f32 (zeroed by the caller);
+// Compiled at run time by NVRTC with -DHD=<head dim> (64 or 128). Layouts:
+//   Q, O, dO, dQ: [rows, heads, L, HD] bf16;  K, V, dK, dV: [rows, kv_heads, L, HD] bf16, each
+//   through its own (row, head, position) element strides with HD contiguous: the model's
+//   [rows, L, heads, HD] projections are read and written in place, no transposes;
+//   LSE, Dv: [rows, heads, L] f32;  dQacc: [rows, heads, L, HD] f32 (zeroed by the caller);
 //   dKp, dVp: [rows, heads, Lp, HD] f32 per-query-head partials (Lp = L rounded up to 64).
 // Grouped queries: head h reads kv head h / (heads / kv_heads). The boolean mask (true = masked)
 // is read through four element strides (broadcast dims have stride 0), one byte or four per entry.
@@ -46,6 +48,12 @@ typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf, wmma::col_major> ACol;
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf, wmma::row_major> BRow;
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf, wmma::col_major> BCol;
 
+// Element strides of a [rows, heads, L, HD] operand (HD contiguous; rows 16-byte aligned).
+struct Strides {
+    long long r, h, p;
+    __device__ long long at(int row, int head, int pos) const { return row * r + head * h + pos * p; }
+};
+
 struct Mask {
     const unsigned char* p;
     long long s0, s1, s2, s3;
@@ -66,13 +74,14 @@ __device__ bool mask_words(const unsigned char* p, long long s0, long long s1, l
            (reinterpret_cast<unsigned long long>(p) % 4) == 0;
 }
 
-// Rows [row0, row0 + 64) of a [L, HD] bf16 matrix into shared memory (row stride LDH), zeros past L.
-__device__ void load_tile(bf* dst, const bf* src, int row0, int L) {
+// Rows [row0, row0 + 64) of an [L, HD] bf16 matrix whose rows are `ld` elements apart into
+// shared memory (row stride LDH), zeros past L.
+__device__ void load_tile(bf* dst, const bf* src, long long ld, int row0, int L) {
     const int vpr = HD / 8;
     for (int idx = threadIdx.x; idx < 64 * vpr; idx += NT) {
         int rr = idx / vpr, cc = idx % vpr;
         uint4 v = make_uint4(0u, 0u, 0u, 0u);
-        if (row0 + rr < L) v = reinterpret_cast<const uint4*>(src + (long long)(row0 + rr) * HD)[cc];
+        if (row0 + rr < L) v = reinterpret_cast<const uint4*>(src + (row0 + rr) * ld)[cc];
         reinterpret_cast<uint4*>(dst + rr * LDH)[cc] = v;
     }
 }
@@ -157,9 +166,9 @@ __device__ float warp_sum(float v) {
 }
 
 extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
-    const bf* __restrict__ Q, const bf* __restrict__ K, const bf* __restrict__ V,
+    const bf* __restrict__ Q, Strides qs, const bf* __restrict__ K, Strides ks, const bf* __restrict__ V, Strides vs,
     const unsigned char* mask, long long ms0, long long ms1, long long ms2, long long ms3, int melem,
-    bf* __restrict__ O, float* __restrict__ LSE, int heads, int kvh, int L, float scale) {
+    bf* __restrict__ O, Strides os, float* __restrict__ LSE, int heads, int kvh, int L, float scale) {
     extern __shared__ __align__(128) unsigned char smem[];
     bf* Qs = reinterpret_cast<bf*>(smem);
     bf* Ks = Qs + BR * LDH;
@@ -175,18 +184,17 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     // This lane's query row and half of the key tile.
     const int half = lane & 1, row = warp * 16 + (lane >> 1), i = q0 + row;
-    const bf* Qb = Q + (long long)(r * heads + h) * L * HD;
-    const bf* Kb = K + (long long)(r * kvh + g) * L * HD;
-    const bf* Vb = V + (long long)(r * kvh + g) * L * HD;
+    const bf* Kb = K + ks.at(r, g, 0);
+    const bf* Vb = V + vs.at(r, g, 0);
 
-    load_tile(Qs, Qb, q0, L);
+    load_tile(Qs, Q + qs.at(r, h, 0), qs.p, q0, L);
     for (int idx = threadIdx.x; idx < BR * LDO; idx += NT) Os[idx] = 0.0f;
     float m_run = -RMD_INF, l_run = 0.0f;
 
     for (int k0 = 0; k0 < L; k0 += BC) {
         if (!mask_tile(Mk, m, r, h, q0, k0, L)) continue;
-        load_tile(Ks, Kb, k0, L);
-        load_tile(Vs, Vb, k0, L);
+        load_tile(Ks, Kb, ks.p, k0, L);
+        load_tile(Vs, Vb, vs.p, k0, L);
         __syncthreads();
 
         a_bt<LDH, LDH, LDS>(S + warp * 16 * LDS, Qs + warp * 16 * LDH, Ks);
@@ -232,32 +240,36 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
     if (i < L) {
         const float inv = l_run > 0.0f ? 1.0f / l_run : 0.0f;
         const float* orow = Os + row * LDO + half * (HD / 2);
-        bf2* Ob = reinterpret_cast<bf2*>(O + ((long long)(r * heads + h) * L + i) * HD + half * (HD / 2));
+        bf2* Ob = reinterpret_cast<bf2*>(O + os.at(r, h, i) + half * (HD / 2));
 #pragma unroll
         for (int c = 0; c < HD / 2; c += 2) Ob[c / 2] = __floats2bfloat162_rn(orow[c] * inv, orow[c + 1] * inv);
         if (half == 0) LSE[(long long)(r * heads + h) * L + i] = l_run > 0.0f ? m_run + logf(l_run) : RMD_INF;
     }
 }
 
-// Dv[row] = sum_c dO[row, c] * O[row, c], one warp per (row, head, query).
-extern "C" __global__ void flash_bwd_prep(const bf* __restrict__ O, const bf* __restrict__ dO, float* __restrict__ Dv, long long n) {
+// Dv[(r, h, i)] = sum_c dO[r, h, i, c] * O[r, h, i, c], one warp per (row, head, query).
+extern "C" __global__ void flash_bwd_prep(const bf* __restrict__ O, Strides os, const bf* __restrict__ dO, Strides dos,
+                                         float* __restrict__ Dv, int heads, int L, long long n) {
     const long long row = (long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
     if (row >= n) return;
+    const int i = (int)(row % L), h = (int)((row / L) % heads), r = (int)(row / L / heads);
+    const bf* o = O + os.at(r, h, i);
+    const bf* d = dO + dos.at(r, h, i);
     float acc = 0.0f;
-    for (int c = lane; c < HD; c += 32) acc += __bfloat162float(O[row * HD + c]) * __bfloat162float(dO[row * HD + c]);
+    for (int c = lane; c < HD; c += 32) acc += __bfloat162float(o[c]) * __bfloat162float(d[c]);
     acc = warp_sum(acc);
     if (lane == 0) Dv[row] = acc;
 }
 
 // One block per (key tile, query head, row): loops over the query tiles, accumulating this
 // head's dK, dV for the key tile in registers (written to the f32 partials dKp, dVp; summed over
-// each kv head's query heads by flash_bwd_reduce); dQ accumulates in global f32 with atomics.
+// each kv head's query heads by flash_bwd_reduce); dQacc accumulates in global f32 with atomics.
 extern "C" __global__ void __launch_bounds__(NT) flash_bwd(
-    const bf* __restrict__ Q, const bf* __restrict__ K, const bf* __restrict__ V, const bf* __restrict__ dO,
-    const float* __restrict__ LSE, const float* __restrict__ Dv,
+    const bf* __restrict__ Q, Strides qs, const bf* __restrict__ K, Strides ks, const bf* __restrict__ V, Strides vs,
+    const bf* __restrict__ dO, Strides dos, const float* __restrict__ LSE, const float* __restrict__ Dv,
     const unsigned char* mask, long long ms0, long long ms1, long long ms2, long long ms3, int melem,
-    float* __restrict__ dQ, float* __restrict__ dKp, float* __restrict__ dVp, int heads, int kvh, int L, int Lp, float scale) {
+    float* __restrict__ dQacc, float* __restrict__ dKp, float* __restrict__ dVp, int heads, int kvh, int L, int Lp, float scale) {
     extern __shared__ __align__(128) unsigned char smem[];
     bf* Ks = reinterpret_cast<bf*>(smem);
     bf* Vs = Ks + BC * LDH;
@@ -278,8 +290,8 @@ extern "C" __global__ void __launch_bounds__(NT) flash_bwd(
     const int half = lane & 1, row = warp * 16 + (lane >> 1);
     const long long base = (long long)(r * heads + h) * L;
 
-    load_tile(Ks, K + (long long)(r * kvh + g) * L * HD, k0, L);
-    load_tile(Vs, V + (long long)(r * kvh + g) * L * HD, k0, L);
+    load_tile(Ks, K + ks.at(r, g, 0), ks.p, k0, L);
+    load_tile(Vs, V + vs.at(r, g, 0), vs.p, k0, L);
     Acc cv[TPW], ck[TPW];
 #pragma unroll
     for (int u = 0; u < TPW; u++) {
@@ -289,8 +301,8 @@ extern "C" __global__ void __launch_bounds__(NT) flash_bwd(
 
     for (int q0 = 0; q0 < L; q0 += BR) {
         if (!mask_tile(Mk, m, r, h, q0, k0, L)) continue;
-        load_tile(Qs, Q + base * HD, q0, L);
-        load_tile(dOs, dO + base * HD, q0, L);
+        load_tile(Qs, Q + qs.at(r, h, 0), qs.p, q0, L);
+        load_tile(dOs, dO + dos.at(r, h, 0), dos.p, q0, L);
         for (int idx = threadIdx.x; idx < BR; idx += NT) {
             const int i = q0 + idx;
             lse_s[idx] = i < L ? LSE[base + i] : RMD_INF;
@@ -343,7 +355,7 @@ extern "C" __global__ void __launch_bounds__(NT) flash_bwd(
 #pragma unroll
             for (int e = 0; e < 8; e++) {
                 const int idx = lane + 32 * e, rr = idx >> 4, cc = idx & 15, i = q0 + warp * 16 + rr;
-                if (i < L) atomicAdd(dQ + (base + i) * HD + n * 16 + cc, stage[idx]);
+                if (i < L) atomicAdd(dQacc + (base + i) * HD + n * 16 + cc, stage[idx]);
             }
             __syncwarp();
         });
@@ -359,9 +371,10 @@ extern "C" __global__ void __launch_bounds__(NT) flash_bwd(
     }
 }
 
-// dK, dV (bf16, [rows, kv_heads, L, HD]) = the sums of each kv head's query-head partials.
+// dK, dV (bf16, [rows, kv_heads, L, HD] through the strides kvs) = the sums of each kv head's
+// query-head partials.
 extern "C" __global__ void flash_bwd_reduce(const float* __restrict__ dKp, const float* __restrict__ dVp, bf* __restrict__ dK,
-                                            bf* __restrict__ dV, int heads, int kvh, int L, int Lp, long long n) {
+                                            bf* __restrict__ dV, Strides kvs, int heads, int kvh, int L, int Lp, long long n) {
     const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= n) return;
     const int c = (int)(e % HD);
@@ -377,6 +390,18 @@ extern "C" __global__ void flash_bwd_reduce(const float* __restrict__ dKp, const
         sk += dKp[o];
         sv += dVp[o];
     }
-    dK[e] = __float2bfloat16(sk);
-    dV[e] = __float2bfloat16(sv);
+    const long long o = kvs.at((int)r, g, j) + c;
+    dK[o] = __float2bfloat16(sk);
+    dV[o] = __float2bfloat16(sv);
+}
+
+// dQ (bf16 through the strides qs) = the f32 accumulator dQacc ([rows, heads, L, HD]), two
+// elements per thread.
+extern "C" __global__ void flash_bwd_dq(const float* __restrict__ dQacc, bf* __restrict__ dQ, Strides qs, int heads, int L, long long n) {
+    const long long e = 2 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
+    if (e >= n) return;
+    const int c = (int)(e % HD);
+    const long long t = e / HD;
+    const int i = (int)(t % L), h = (int)((t / L) % heads), r = (int)(t / L / heads);
+    *reinterpret_cast<bf2*>(dQ + qs.at(r, h, i) + c) = __floats2bfloat162_rn(dQacc[e], dQacc[e + 1]);
 }

@@ -72,7 +72,7 @@ fn forward(q: Primitive, k: Primitive, v: Primitive, mask: Primitive, scale: f64
 #[allow(clippy::too_many_arguments)]
 fn backward(q: Primitive, k: Primitive, v: Primitive, o: Primitive, lse: Primitive, d_out: Primitive, mask: Primitive, scale: f64) -> (Primitive, Primitive, Primitive) {
     let client = q.client.clone();
-    let dq = uninit(&q, q.shape.clone(), DType::F32);
+    let dq = uninit(&q, q.shape.clone(), q.dtype);
     let dk = uninit(&q, k.shape.clone(), k.dtype);
     let dv = uninit(&q, v.shape.clone(), v.dtype);
     let streams = OperationStreams::with_inputs([&q, &k, &v, &o, &lse, &d_out, &mask]);
@@ -112,7 +112,6 @@ impl Backward<Fused, 3> for FlashNode {
             .into_primitive()
             .tensor();
         let (dq, dk, dv) = backward(q, k, v, o, lse, d_out, mask, scale);
-        let dq = Tensor::<Fused, 4>::from_primitive(TensorPrimitive::Float(dq)).cast(FloatDType::from(dtype)).into_primitive().tensor();
         for (parent, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
             if let Some(node) = parent {
                 grads.register::<Fused>(node.id, grad);
