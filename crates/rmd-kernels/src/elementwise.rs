@@ -6,6 +6,12 @@ use burn::tensor::Tensor;
 
 /// `silu(gate) ⊙ up`. Computed in f32 and returned in the inputs' dtype.
 pub fn swiglu<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
+    // bf16 / f32 on CUDA: one kernel per direction (swiglu.cu).
+    #[cfg(feature = "cuda")]
+    let (gate, up) = match crate::cuda::try_swiglu(gate, up) {
+        Ok(out) => return out,
+        Err(operands) => operands,
+    };
     #[cfg(feature = "cuda")]
     if crate::cuda::is_diff::<B>() {
         use crate::cuda::{retype, Fused};

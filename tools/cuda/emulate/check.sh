@@ -19,4 +19,8 @@ done
 sed -e 's|#include <cuda_bf16.h>||' ../../../crates/rmd-kernels/src/cuda/embedding.cu > "$W/embedding_emu.inc"
 g++ -std=c++20 -O2 -pthread -I. -I"$W" check_embedding.cpp -o "$W/check_embedding"
 timeout 300 "$W/check_embedding" || status=1
+# swiglu.cu: SwiGLU's gating forward and backward (check_swiglu.cpp).
+sed -e 's|#include <cuda_bf16.h>||' ../../../crates/rmd-kernels/src/cuda/swiglu.cu > "$W/swiglu_emu.inc"
+g++ -std=c++20 -O2 -fno-strict-aliasing -pthread -I. -I"$W" check_swiglu.cpp -o "$W/check_swiglu"
+timeout 300 "$W/check_swiglu" || status=1
 exit $status

@@ -10,6 +10,8 @@
 //!   as fusion operations and an autodiff node;
 //! - [`embedding`] / [`embedding_op`]: the embedding's weight gradient (our CUDA C too) as a
 //!   fusion operation, in an autodiff node whose forward is burn's gather;
+//! - [`swiglu`] / [`swiglu_op`]: SwiGLU's gating forward and backward (our CUDA C, one
+//!   bandwidth-bound kernel each) as fusion operations and an autodiff node;
 //! - [`nvrtc`]: the NVRTC compile and per-device kernel cache both CUDA C sources use.
 //!
 //! The backend-generic autodiff nodes of [`crate::autodiff`] (attention, SwiGLU, RMSNorm) are
@@ -23,6 +25,8 @@ mod flash_op;
 mod fusion_op;
 mod gemm;
 mod nvrtc;
+mod swiglu;
+mod swiglu_op;
 
 use std::any::{Any, TypeId};
 use std::sync::OnceLock;
@@ -30,6 +34,8 @@ use std::sync::OnceLock;
 use burn::backend::{Autodiff, Cuda};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, DType, Int, Tensor};
+
+pub(crate) use swiglu_op::try_swiglu;
 
 /// burn's CUDA backend as our crates name it (`burn::backend::Cuda` with its default elements).
 pub(crate) type Fused = Cuda<f32, i32>;
