@@ -23,6 +23,12 @@ pub fn swiglu<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) 
 /// RMSNorm over the last dim: `x / √(mean(x²) + eps) · gamma`, statistics in f32, returned in
 /// `x`'s dtype.
 pub fn rms_norm<B: Backend, const D: usize>(x: Tensor<B, D>, gamma: Tensor<B, 1>, eps: f64) -> Tensor<B, D> {
+    // bf16 on CUDA: one kernel per direction (rms_norm.cu).
+    #[cfg(feature = "cuda")]
+    let (x, gamma) = match crate::cuda::try_rms_norm(x, gamma, eps) {
+        Ok(y) => return y,
+        Err(operands) => operands,
+    };
     #[cfg(feature = "cuda")]
     if crate::cuda::is_diff::<B>() {
         use crate::cuda::{retype, Fused};

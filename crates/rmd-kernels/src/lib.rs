@@ -23,12 +23,14 @@ mod embedding;
 mod grouped;
 mod layout;
 mod matmul;
+mod rotary;
 
 pub use attention::{attention, repeat_kv};
 pub use elementwise::{rms_norm, swiglu};
 pub use embedding::embedding;
 pub use grouped::{grouped_attention, grouped_attention_backward, grouped_attention_with_lse};
 pub use matmul::{linear, matmul};
+pub use rotary::rotary;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

@@ -28,6 +28,12 @@ pub fn linear<B: Backend, const D: usize>(x: Tensor<B, D>, weight: Tensor<B, 2>,
     let rows = dims[..D - 1].iter().product::<usize>();
     let [_, d_out] = weight.dims();
     let y = matmul(x.reshape([rows, d_in]), weight);
+    #[cfg(feature = "cuda")]
+    let y = match bias {
+        Some(b) => crate::cuda::bias_add(y, b),
+        None => y,
+    };
+    #[cfg(not(feature = "cuda"))]
     let y = match bias {
         Some(b) => y + b.unsqueeze_dim(0),
         None => y,

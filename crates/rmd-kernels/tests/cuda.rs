@@ -359,3 +359,91 @@ fn check_swiglu(shape: [usize; 3], transposed: bool, dtype: DType) {
         assert!(rel < tol, "grad {name} rel {rel:.2e}");
     }
 }
+
+/// The RMSNorm kernels' other paths: a width that is not a multiple of 8 (column by column) and
+/// an f32 weight, over enough rows for several backward blocks (each sums its rows' weight
+/// gradient into one partial row), vs the f32 formula on the same values.
+#[test]
+fn rms_norm_kernels_column_path_and_f32_weight() {
+    for (n, f32_weight) in [(45, false), (45, true), (96, true)] {
+        let (x, x32) = bf16_pair([3, 70, n]);
+        let (gamma_bf, gamma32) = bf16_pair([n]);
+        let gamma = if f32_weight { Tensor::<B, 1>::from_data(gamma32.to_data(), &Default::default()).require_grad() } else { gamma_bf };
+        let fast = rmd_kernels::rms_norm(x.clone(), gamma.clone(), 1e-6);
+        assert_eq!(fast.dtype(), DType::BF16);
+        let r = (x32.clone().square().mean_dim(2) + 1e-6).sqrt();
+        let reference = x32.clone() / r * gamma32.clone().unsqueeze::<3>();
+        let rel = max_rel(&host(&fast), &host(&reference));
+        println!("rms_norm n {n} f32 weight {f32_weight}: values rel {rel:.2e}");
+        assert!(rel < 1e-2);
+        let w = Tensor::<B, 3>::random([3, 70, n], Distribution::Normal(0.0, 1.0), &Default::default());
+        let g1 = (fast.cast(FloatDType::F32) * w.clone()).sum().backward();
+        let g2 = (reference * w).sum().backward();
+        for (name, a, b) in [("x", grad_f64(&x, &g1), grad_f64(&x32, &g2)), ("gamma", grad_f64(&gamma, &g1), grad_f64(&gamma32, &g2))] {
+            let rel = max_rel(&a, &b);
+            println!("rms_norm n {n} f32 weight {f32_weight}: grad {name} rel {rel:.2e}");
+            assert!(rel < 1e-2, "grad {name} rel {rel:.2e}");
+        }
+    }
+}
+
+/// `linear`'s bias gradient (a one-row GEMM on this backend) vs the host column sum of the
+/// output gradient, f32 and bf16.
+#[test]
+fn linear_bias_gradient_is_the_column_sum() {
+    let device = Default::default();
+    for dtype in [FloatDType::F32, FloatDType::BF16] {
+        let x = Tensor::<B, 3>::random([3, 111, 24], Distribution::Normal(0.0, 1.0), &device).cast(dtype).require_grad();
+        let w = Tensor::<B, 2>::random([24, 40], Distribution::Normal(0.0, 1.0), &device).cast(dtype).require_grad();
+        let b = Tensor::<B, 1>::random([40], Distribution::Normal(0.0, 1.0), &device).cast(dtype).require_grad();
+        let up = Tensor::<B, 3>::random([3, 111, 40], Distribution::Normal(0.0, 1.0), &device);
+        let y = rmd_kernels::linear(x, w, Some(b.clone()));
+        let g = (y.cast(FloatDType::F32) * up.clone()).sum().backward();
+        let got = grad_f64(&b, &g);
+        let hu = host(&up);
+        let want: Vec<f64> = (0..40).map(|c| (0..333).map(|r| hu[r * 40 + c]).sum()).collect();
+        let rel = max_rel(&got, &want);
+        println!("linear bias grad {dtype:?}: rel {rel:.2e}");
+        assert!(rel < if dtype == FloatDType::F32 { 1e-5 } else { 1e-2 }, "bias grad rel {rel:.2e}");
+    }
+}
+
+/// The rotary kernel on the model's operand (a heads <-> sequence view of a projection) vs the
+/// host formula on the same bf16 values with bf16-rounded tables, values and input gradient.
+#[test]
+fn rotary_kernel_matches_host_formula() {
+    let device = Default::default();
+    let (rows, len, heads, d) = (2, 37, 3, 64);
+    let (x, _) = bf16_pair([rows, len, heads, d]);
+    let pos = Tensor::<B, 4>::random([rows, 1, len, d], Distribution::Uniform(0.0, 50.0), &device);
+    let (cos, sin) = (pos.clone().cos(), pos.sin());
+    let y = rmd_kernels::rotary(x.clone().swap_dims(1, 2), cos.clone(), sin.clone());
+    assert_eq!(y.dtype(), DType::BF16);
+    let up = Tensor::<B, 4>::random([rows, heads, len, d], Distribution::Normal(0.0, 1.0), &device);
+    let g = (y.clone().cast(FloatDType::F32) * up.clone()).sum().backward();
+    // The kernel rounds the tables to bf16, as the plain path's cast does.
+    let (hx, hu) = (host(&x), host(&up));
+    let (hc, hs) = (host(&cos.cast(FloatDType::BF16)), host(&sin.cast(FloatDType::BF16)));
+    let half = d / 2;
+    let (mut want, mut want_dx) = (vec![0.0; hx.len()], vec![0.0; hx.len()]);
+    for r in 0..rows {
+        for h in 0..heads {
+            for i in 0..len {
+                let xo = ((r * len + i) * heads + h) * d; // x is [rows, len, heads, d]
+                let yo = ((r * heads + h) * len + i) * d; // y, up: [rows, heads, len, d]
+                let t = (r * len + i) * d;
+                for c in 0..d {
+                    let rot = if c < half { -hx[xo + c + half] } else { hx[xo + c - half] };
+                    want[yo + c] = hx[xo + c] * hc[t + c] + rot * hs[t + c];
+                    // d/dx of sum(up * y): up * cos plus the rotation's transpose of up * sin.
+                    let back = if c < half { hu[yo + c + half] * hs[t + c + half] } else { -hu[yo + c - half] * hs[t + c - half] };
+                    want_dx[xo + c] = hu[yo + c] * hc[t + c] + back;
+                }
+            }
+        }
+    }
+    let rel = max_rel(&host(&y), &want);
+    let rel_dx = max_rel(&grad_f64(&x, &g), &want_dx);
+    println!("rotary bf16: values rel {rel:.2e}, grad rel {rel_dx:.2e}");
+    assert!(rel < 1e-2 && rel_dx < 1e-2, "rotary values {rel:.2e} grad {rel_dx:.2e}");
+}

@@ -23,4 +23,16 @@ timeout 300 "$W/check_embedding" || status=1
 sed -e 's|#include <cuda_bf16.h>||' ../../../crates/rmd-kernels/src/cuda/swiglu.cu > "$W/swiglu_emu.inc"
 g++ -std=c++20 -O2 -fno-strict-aliasing -pthread -I. -I"$W" check_swiglu.cpp -o "$W/check_swiglu"
 timeout 300 "$W/check_swiglu" || status=1
+# rms_norm.cu: RMSNorm forward and backward (check_rms_norm.cpp), bf16 and f32 weights. The
+# kernels pun 16-byte vectors into bf16 lanes as CUDA code does; g++ must not assume otherwise.
+sed -e 's|#include <cuda_bf16.h>||' -e 's|extern __shared__ float acc\[\];|float* acc = reinterpret_cast<float*>(ctx->smem);|' \
+    ../../../crates/rmd-kernels/src/cuda/rms_norm.cu > "$W/rms_norm_emu.inc"
+for g in bf16 f32; do
+  g++ -std=c++20 -O2 -fno-strict-aliasing -pthread $([ $g = f32 ] && echo -DGAMMA_F32) -I. -I"$W" check_rms_norm.cpp -o "$W/check_rms_norm_$g"
+  timeout 300 "$W/check_rms_norm_$g" || status=1
+done
+# rotary.cu: rotary embeddings forward and backward on strided projections (check_rotary.cpp).
+sed -e 's|#include <cuda_bf16.h>||' ../../../crates/rmd-kernels/src/cuda/rotary.cu > "$W/rotary_emu.inc"
+g++ -std=c++20 -O2 -fno-strict-aliasing -pthread -I. -I"$W" check_rotary.cpp -o "$W/check_rotary"
+timeout 300 "$W/check_rotary" || status=1
 exit $status

@@ -26,6 +26,7 @@ struct BlockCtx {
     std::barrier<>* block;
     std::barrier<>* warps[32];
     unsigned char* smem;
+    size_t smem_bytes;
     std::atomic<int> any{0};
     float shfl[1024];
 };
@@ -53,6 +54,14 @@ inline float __shfl_xor_sync(unsigned, float v, int mask) {
     ctx->shfl[threadIdx.x] = v;
     __syncwarp();
     float r = ctx->shfl[(threadIdx.x & ~31u) | ((threadIdx.x & 31u) ^ (unsigned)mask)];
+    __syncwarp();
+    return r;
+}
+inline int __any_sync(unsigned, int v) {
+    ctx->shfl[threadIdx.x] = v ? 1.0f : 0.0f;
+    __syncwarp();
+    int r = 0;
+    for (unsigned l = 0; l < 32; l++) r |= ctx->shfl[(threadIdx.x & ~31u) | l] != 0.0f;
     __syncwarp();
     return r;
 }
@@ -89,10 +98,11 @@ struct uint4 {
 inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
 
 // WMMA needs 256-bit aligned tile pointers and a leading dimension that is a multiple of 16
-// bytes; checked for shared memory (global tiles here are the partials, aligned by construction).
+// bytes; checked for shared memory (global tiles here are the partials, aligned by construction
+// on the GPU; the host vectors here are not, hence only shared memory).
 inline void check_tile(const void* p, unsigned ld, size_t elem) {
     const auto a = reinterpret_cast<uintptr_t>(p), base = reinterpret_cast<uintptr_t>(ctx->smem);
-    if (a >= base && a < base + (1u << 20) && ((a - base) % 32 != 0 || (ld * elem) % 16 != 0)) {
+    if (a >= base && a < base + ctx->smem_bytes && ((a - base) % 32 != 0 || (ld * elem) % 16 != 0)) {
         std::fprintf(stderr, "misaligned WMMA tile: smem offset %zu, ld %u\n", (size_t)(a - base), ld);
         std::abort();
     }
@@ -166,6 +176,7 @@ inline void launch(Dim3 grid, unsigned threads, size_t smem_bytes, const std::fu
                 // Poison shared memory: reads of what nobody wrote show up as NaN/garbage.
                 std::memset(smem, 0xff, smem_bytes);
                 c.smem = smem;
+                c.smem_bytes = smem_bytes;
                 for (unsigned w = 0; w < threads / 32; w++) c.warps[w] = new std::barrier<>(32);
                 std::vector<std::thread> ts;
                 for (unsigned t = 0; t < threads; t++)

@@ -47,3 +47,35 @@ pub(crate) fn matmul<const D: usize>(lhs: Tensor<Diff, D>, rhs: Tensor<Diff, D>)
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
+
+#[derive(Debug)]
+struct BiasAddBackward;
+
+impl Backward<Fused, 2> for BiasAddBackward {
+    type State = ();
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        // d bias = 1ᵀ·dY as a one-row GEMM: burn's column sum over the 24k rows of a training
+        // step ran at ~0.2 TB/s (207 us per q/k/v projection at the 0.5B shape).
+        binary::<Fused, _, _>(
+            ops.parents,
+            ops.node,
+            grads,
+            |grad| grad,
+            |grad| {
+                let grad = Tensor::<Fused, 2>::from_primitive(TensorPrimitive::Float(grad));
+                let [rows, n] = grad.dims();
+                let ones = Tensor::<Fused, 2>::ones([1, rows], (&grad.device(), grad.dtype()));
+                fusion_op::matmul_tensor(ones, grad).reshape([n]).into_primitive().tensor()
+            },
+        );
+    }
+}
+
+/// `y + bias` (bias broadcast over the rows of `y: [rows, n]`) whose bias gradient is a GEMM.
+pub(crate) fn bias_add(y: Tensor<Diff, 2>, bias: Tensor<Diff, 1>) -> Tensor<Diff, 2> {
+    let (y, bias) = (y.into_primitive().tensor(), bias.into_primitive().tensor());
+    let sum = Tensor::<Fused, 2>::from_primitive(TensorPrimitive::Float(y.primitive)) + Tensor::<Fused, 1>::from_primitive(TensorPrimitive::Float(bias.primitive)).unsqueeze_dim(0);
+    let out = BiasAddBackward.prepare::<NoCheckpointing>([y.node, bias.node]).compute_bound().stateless(sum.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}

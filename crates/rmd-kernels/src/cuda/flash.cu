@@ -39,6 +39,8 @@ using namespace nvcuda;
 // +inf without <math.h> (NVRTC has no host headers).
 #define RMD_INF __int_as_float(0x7f800000)
 #define FULL 0xffffffffu
+// The forward's lazy rescaling threshold (natural-log units, see flash_fwd).
+#define LAZY 8.0f
 
 typedef __nv_bfloat16 bf;
 typedef __nv_bfloat162 bf2;
@@ -188,7 +190,15 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
     const bf* Vb = V + vs.at(r, g, 0);
 
     load_tile(Qs, Q + qs.at(r, h, 0), qs.p, q0, L);
-    for (int idx = threadIdx.x; idx < BR * LDO; idx += NT) Os[idx] = 0.0f;
+    __syncthreads();
+    // This warp's query fragments and output accumulators stay in registers for the whole key loop.
+    ARow fq[HD / 16];
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) wmma::load_matrix_sync(fq[kk], Qs + warp * 16 * LDH + kk * 16, LDH);
+    Acc oacc[HD / 16];
+#pragma unroll
+    for (int n = 0; n < HD / 16; n++) wmma::fill_fragment(oacc[n], 0.0f);
+    float* Ow = Os + warp * 16 * LDO;
     float m_run = -RMD_INF, l_run = 0.0f;
 
     for (int k0 = 0; k0 < L; k0 += BC) {
@@ -197,10 +207,24 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
         load_tile(Vs, Vb, vs.p, k0, L);
         __syncthreads();
 
-        a_bt<LDH, LDH, LDS>(S + warp * 16 * LDS, Qs + warp * 16 * LDH, Ks);
+        // S = Q K^T for this warp's 16 rows.
+#pragma unroll
+        for (int j = 0; j < BC / 16; j++) {
+            Acc acc;
+            wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
+            for (int kk = 0; kk < HD / 16; kk++) {
+                BCol fb;
+                wmma::load_matrix_sync(fb, Ks + j * 16 * LDH + kk * 16, LDH);
+                wmma::mma_sync(acc, fq[kk], fb, acc);
+            }
+            wmma::store_matrix_sync(S + warp * 16 * LDS + j * 16, acc, LDS, wmma::mem_row_major);
+        }
         __syncwarp();
 
-        // Online softmax of this row's 64 scores, 32 per lane of the pair.
+        // Online softmax of this row's 64 scores, 32 per lane of the pair. The reference max
+        // moves only when a score exceeds it by more than LAZY (p <= e^LAZY stays well inside
+        // f32 and bf16), so most tiles leave the accumulators alone.
         const float* srow = S + row * LDS + half * 32;
         const unsigned char* mrow = Mk + row * LDM + half * 32;
         float s[32];
@@ -211,7 +235,7 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
             mx = fmaxf(mx, s[c]);
         }
         mx = fmaxf(mx, __shfl_xor_sync(FULL, mx, 1));
-        const float m_new = fmaxf(m_run, mx);
+        const float m_new = mx > m_run + LAZY ? mx : m_run;
         const float m_use = m_new == -RMD_INF ? 0.0f : m_new;
         float sum = 0.0f;
         bf2* prow = reinterpret_cast<bf2*>(P + row * LDP + half * 32);
@@ -222,21 +246,44 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
             prow[c / 2] = __floats2bfloat162_rn(p0, p1);
         }
         sum += __shfl_xor_sync(FULL, sum, 1);
-        const float alpha = m_run == -RMD_INF ? 0.0f : __expf(m_run - m_use);
+        // O and l are still zero while m_run is -inf: nothing to rescale then.
+        const bool moved = m_new != m_run && m_run != -RMD_INF;
+        const float alpha = moved ? __expf(m_run - m_use) : 1.0f;
         l_run = l_run * alpha + sum;
         m_run = m_new;
-        float* orow = Os + row * LDO + half * (HD / 2);
+        if (__any_sync(FULL, moved)) {
+            // Row scaling through shared memory: accumulator fragments' layouts are opaque.
 #pragma unroll
-        for (int c = 0; c < HD / 2; c++) orow[c] *= alpha;
+            for (int n = 0; n < HD / 16; n++) wmma::store_matrix_sync(Ow + n * 16, oacc[n], LDO, wmma::mem_row_major);
+            __syncwarp();
+            float* orow = Ow + (lane >> 1) * LDO + half * (HD / 2);
+#pragma unroll
+            for (int c = 0; c < HD / 2; c++) orow[c] *= alpha;
+            __syncwarp();
+#pragma unroll
+            for (int n = 0; n < HD / 16; n++) wmma::load_matrix_sync(oacc[n], Ow + n * 16, LDO, wmma::mem_row_major);
+        }
         __syncwarp();
 
-        float* Ow = Os + warp * 16 * LDO;  // O += P V
-        a_b<LDP, LDH, LDO>(P + warp * 16 * LDP, Vs, Ow, [&](int n, const Acc& acc) {
-            wmma::store_matrix_sync(Ow + n * 16, acc, LDO, wmma::mem_row_major);
-        });
+        // O += P V
+        ARow fp[BC / 16];
+#pragma unroll
+        for (int kk = 0; kk < BC / 16; kk++) wmma::load_matrix_sync(fp[kk], P + warp * 16 * LDP + kk * 16, LDP);
+#pragma unroll
+        for (int n = 0; n < HD / 16; n++) {
+#pragma unroll
+            for (int kk = 0; kk < BC / 16; kk++) {
+                BRow fb;
+                wmma::load_matrix_sync(fb, Vs + kk * 16 * LDH + n * 16, LDH);
+                wmma::mma_sync(oacc[n], fp[kk], fb, oacc[n]);
+            }
+        }
         __syncthreads();
     }
 
+#pragma unroll
+    for (int n = 0; n < HD / 16; n++) wmma::store_matrix_sync(Ow + n * 16, oacc[n], LDO, wmma::mem_row_major);
+    __syncwarp();
     if (i < L) {
         const float inv = l_run > 0.0f ? 1.0f / l_run : 0.0f;
         const float* orow = Os + row * LDO + half * (HD / 2);

@@ -75,7 +75,7 @@ fn compile(index: usize, hd: usize) -> Kernels {
     k
 }
 
-fn dims4(t: &T) -> [usize; 4] {
+pub(super) fn dims4(t: &T) -> [usize; 4] {
     let s = t.meta.shape();
     [s[0], s[1], s[2], s[3]]
 }
@@ -133,7 +133,7 @@ pub(super) use params;
 /// flash.cu's `Strides`: element strides of a `[rows, heads, L, d]` operand's first three dims.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct Strides {
+pub(super) struct Strides {
     row: i64,
     head: i64,
     pos: i64,
@@ -141,7 +141,7 @@ struct Strides {
 
 /// `t` as the kernels read it: `d` contiguous, rows of 16-byte-aligned vectors. Views like the
 /// model's heads <-> sequence transposes qualify as they are; anything else is copied.
-fn readable(t: T) -> (T, Strides) {
+pub(super) fn readable(t: T) -> (T, Strides) {
     let ok = {
         let s = t.meta.strides();
         let aligned = |x: usize| x.is_multiple_of(8); // 8 bf16 = one 16-byte vector
@@ -155,7 +155,7 @@ fn readable(t: T) -> (T, Strides) {
 
 /// A new bf16/f32 `[rows, heads, L, d]` tensor stored as `[rows, L, heads, d]`: what the model
 /// transposes attention's outputs and gradients back to, so that transpose becomes a view.
-fn empty_seq_major(like: &T, [rows, heads, len, hd]: [usize; 4], dtype: DType) -> (T, Strides) {
+pub(super) fn empty_seq_major(like: &T, [rows, heads, len, hd]: [usize; 4], dtype: DType) -> (T, Strides) {
     let mut t = empty(like, [rows, len, heads, hd], dtype);
     t.meta.swap(1, 2);
     let st = Strides { row: (len * heads * hd) as i64, head: hd as i64, pos: (heads * hd) as i64 };

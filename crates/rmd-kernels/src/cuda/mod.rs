@@ -24,6 +24,10 @@ mod flash;
 mod flash_op;
 mod fusion_op;
 mod gemm;
+mod rms_norm;
+mod rms_norm_op;
+mod rotary;
+mod rotary_op;
 mod nvrtc;
 mod swiglu;
 mod swiglu_op;
@@ -140,4 +144,46 @@ pub(crate) fn try_embedding<B: Backend>(weight: Tensor<B, 2>, ids: Tensor<B, 2, 
         return Err((weight, ids));
     }
     Ok(retype(embedding_op::embedding_diff(retype(weight), retype(ids))))
+}
+
+/// `Ok(rms_norm)` through the RMSNorm kernels on `Cuda` / `Autodiff<Cuda>` when the operands
+/// allow it (bf16 activations), else the operands back.
+pub(crate) fn try_rms_norm<B: Backend, const D: usize>(x: Tensor<B, D>, gamma: Tensor<B, 1>, eps: f64) -> Result<Tensor<B, D>, (Tensor<B, D>, Tensor<B, 1>)> {
+    let ok = crate::fast_path_enabled()
+        && is_cuda_backend::<B>()
+        && rms_norm_op::eligible(&x.dims(), gamma.dims(), [x.dtype(), gamma.dtype()])
+        && nvrtc::available();
+    if !ok {
+        return Err((x, gamma));
+    }
+    if TypeId::of::<B>() == TypeId::of::<Diff>() {
+        return Ok(retype(rms_norm_op::rms_norm_diff(retype::<_, Tensor<Diff, D>>(x), retype(gamma), eps)));
+    }
+    Ok(retype(rms_norm_op::rms_norm_fused(retype::<_, Tensor<Fused, D>>(x), retype(gamma), eps)))
+}
+
+/// `y + bias` over the rows of `y`; on `Autodiff<Cuda>` the bias gradient is a cuBLAS GEMM
+/// rather than burn's column sum.
+pub(crate) fn bias_add<B: Backend>(y: Tensor<B, 2>, bias: Tensor<B, 1>) -> Tensor<B, 2> {
+    if is_diff::<B>() {
+        return retype(autodiff_op::bias_add(retype(y), retype(bias)));
+    }
+    y + bias.unsqueeze_dim(0)
+}
+
+/// `Ok(rotated x)` through the rotary kernel on `Cuda` / `Autodiff<Cuda>` when the operands
+/// allow it (bf16 `x`, f32 tables), else the operands back.
+pub(crate) fn try_rotary<B: Backend>(x: Tensor<B, 4>, cos: Tensor<B, 4>, sin: Tensor<B, 4>) -> Result<Tensor<B, 4>, [Tensor<B, 4>; 3]> {
+    let ok = crate::fast_path_enabled()
+        && is_cuda_backend::<B>()
+        && rotary_op::eligible(x.dims(), cos.dims(), [x.dtype(), cos.dtype(), sin.dtype()])
+        && sin.dims() == cos.dims()
+        && nvrtc::available();
+    if !ok {
+        return Err([x, cos, sin]);
+    }
+    if TypeId::of::<B>() == TypeId::of::<Diff>() {
+        return Ok(retype(rotary_op::rotary_diff(retype(x), retype(cos), retype(sin))));
+    }
+    Ok(retype(rotary_op::rotary_fused(retype(x), retype(cos), retype(sin))))
 }

@@ -45,17 +45,10 @@ impl RotaryEmbedding {
     }
 }
 
-/// `x * cos + rotate_half(x) * sin` for `x` of shape `[rows, heads, len, head_dim]`.
+/// `x * cos + rotate_half(x) * sin` for `x` of shape `[rows, heads, len, head_dim]`
+/// ([`rmd_kernels::rotary`]: one kernel per direction on CUDA).
 pub fn apply_rotary<B: Backend>(x: Tensor<B, 4>, t: &RopeTables<B>) -> Tensor<B, 4> {
-    let [rows, heads, len, dim] = x.dims();
-    let half = dim / 2;
-    let x1 = x.clone().slice([0..rows, 0..heads, 0..len, 0..half]);
-    let x2 = x.clone().slice([0..rows, 0..heads, 0..len, half..dim]);
-    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-    // Tables are built in f32 and cast to the activations' dtype, as transformers does under
-    // bf16/f16 compute (a no-op in f32).
-    let dtype = x.dtype();
-    x * t.cos.clone().cast(dtype) + rotated * t.sin.clone().cast(dtype)
+    rmd_kernels::rotary(x, t.cos.clone(), t.sin.clone())
 }
 
 /// HF's inverse frequencies, including the `linear` and `llama3` rescalings.
