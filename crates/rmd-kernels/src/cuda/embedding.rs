@@ -8,15 +8,12 @@ use std::ffi::c_void;
 
 use burn::tensor::DType;
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::tensor::CubeTensor;
-use cubecl::cuda::CudaRuntime;
 use cudarc::driver::result as drv;
 use cudarc::driver::sys as cu;
 
-use super::flash::{bind, empty, launch, params, THREADS};
+use super::launch::{bind, empty, launch, params, THREADS, T};
 use super::nvrtc;
 
-type T = CubeTensor<CudaRuntime>;
 
 const SOURCE: &str = include_str!("embedding.cu");
 

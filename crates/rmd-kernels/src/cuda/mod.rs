@@ -1,21 +1,20 @@
-//! The cuBLAS fast path for burn's CUDA backend.
+//! burn's CUDA backend with our fast paths: cuBLAS GEMMs and our own CUDA C kernels, each
+//! registered as a custom operation of burn's fusion stream (so it runs in order with the fused
+//! kernels around it, on cubecl's own CUDA stream) and wrapped in an autodiff node.
 //!
-//! Three layers, each over the one below:
 //! - [`gemm`]: a cuBLAS strided-batched GEMM on two cubecl tensors (any row- or column-major
-//!   operand layout, no copies for transposed views), enqueued on cubecl's own CUDA stream;
-//! - [`fusion_op`]: that GEMM registered as a custom operation of burn's fusion stream, so it
-//!   runs in order with the fused kernels around it;
-//! - [`autodiff_op`]: the autodiff node, whose backward is two more fusion GEMMs;
-//! - [`flash`] / [`flash_op`]: flash attention (our CUDA C, NVRTC-compiled, on cubecl's stream)
-//!   as fusion operations and an autodiff node;
-//! - [`embedding`] / [`embedding_op`]: the embedding's weight gradient (our CUDA C too) as a
-//!   fusion operation, in an autodiff node whose forward is burn's gather;
-//! - [`swiglu`] / [`swiglu_op`]: SwiGLU's gating forward and backward (our CUDA C, one
-//!   bandwidth-bound kernel each) as fusion operations and an autodiff node;
-//! - [`nvrtc`]: the NVRTC compile and per-device kernel cache both CUDA C sources use.
+//!   operand layout, no copies for transposed views); [`fusion_op`] registers it, and
+//!   [`autodiff_op`] is its node (the backward is two more GEMMs) and the bias-add node whose
+//!   bias gradient is a one-row GEMM;
+//! - [`nvrtc`] compiles our CUDA C for the device (cached per device and options) and
+//!   [`launch`] binds tensors and launches on cubecl's stream;
+//! - our kernels, each a `.cu` source, its launcher and its `_op` (fusion operations + node):
+//!   [`flash`] (attention forward/backward), [`embedding`] (the weight gradient; the forward is
+//!   burn's gather), [`rms_norm`], [`rotary`] (rotary embeddings on the projections in place),
+//!   [`swiglu`].
 //!
-//! The backend-generic autodiff nodes of [`crate::autodiff`] (attention, SwiGLU, RMSNorm) are
-//! dispatched to from here for `Autodiff<Cuda>`.
+//! The backend-generic autodiff nodes of [`crate::autodiff`] (attention, SwiGLU, RMSNorm) are the
+//! fallback for operands our kernels do not take.
 
 mod autodiff_op;
 mod embedding;
@@ -24,11 +23,12 @@ mod flash;
 mod flash_op;
 mod fusion_op;
 mod gemm;
+mod launch;
+mod nvrtc;
 mod rms_norm;
 mod rms_norm_op;
 mod rotary;
 mod rotary_op;
-mod nvrtc;
 mod swiglu;
 mod swiglu_op;
 

@@ -1,5 +1,5 @@
-//! NVRTC compilation of our CUDA C sources (flash.cu, embedding.cu) for the device they run on,
-//! and a per-(device, options) cache of what each source's caller builds from the loaded module.
+//! NVRTC compilation of our CUDA C sources (the `.cu` files beside this module) for the device
+//! they run on, and a per-(device, options) cache of what each caller builds from the loaded module.
 
 use std::collections::HashMap;
 use std::ffi::{c_void, CStr, CString};

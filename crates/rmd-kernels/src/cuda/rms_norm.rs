@@ -6,14 +6,11 @@ use std::ffi::c_void;
 
 use burn::tensor::{DType, Shape};
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::tensor::CubeTensor;
-use cubecl::cuda::CudaRuntime;
 use cudarc::driver::sys as cu;
 
-use super::flash::{bind, empty, launch, params, THREADS};
+use super::launch::{bind, empty, launch, params, THREADS, T};
 use super::nvrtc;
 
-type T = CubeTensor<CudaRuntime>;
 
 const SOURCE: &str = include_str!("rms_norm.cu");
 /// Rows per backward block: `RPB` of rms_norm.cu.

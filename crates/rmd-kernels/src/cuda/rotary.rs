@@ -6,14 +6,11 @@ use std::ffi::c_void;
 
 use burn::tensor::DType;
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::tensor::CubeTensor;
-use cubecl::cuda::CudaRuntime;
 use cudarc::driver::sys as cu;
 
-use super::flash::{bind, dims4, empty_seq_major, launch, params, readable, THREADS};
+use super::launch::{bind, dims4, empty_seq_major, launch, params, readable, THREADS, T};
 use super::nvrtc;
 
-type T = CubeTensor<CudaRuntime>;
 
 const SOURCE: &str = include_str!("rotary.cu");
 

@@ -7,14 +7,11 @@ use std::ffi::c_void;
 
 use burn::tensor::{DType, Shape};
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::tensor::CubeTensor;
-use cubecl::cuda::CudaRuntime;
 use cudarc::driver::sys as cu;
 
-use super::flash::{bind, launch, params, THREADS};
+use super::launch::{bind, launch, params, THREADS, T};
 use super::nvrtc;
 
-type T = CubeTensor<CudaRuntime>;
 
 const SOURCE: &str = include_str!("swiglu.cu");
 
