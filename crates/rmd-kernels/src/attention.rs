@@ -10,9 +10,9 @@ use burn::tensor::{Bool, Tensor};
 /// reads kv head `i / (heads / kv_heads)`, as in transformers) and `mask: [rows, heads, len,
 /// len]` (`true` = masked).
 ///
-/// - `Cuda` / `Autodiff<Cuda>`, bf16, head dim 64 or 128, with `RMD_FLASH=1`: flash attention
+/// - `Cuda` / `Autodiff<Cuda>`, bf16, head dim 64 or 128, with `RMD_KERNELS=1`: flash attention
 ///   (our CUDA kernels, forward and backward; nothing `[len, len]`-sized is materialised).
-///   Opt-in until the current kernels have passed the GPU numerics tests and beat the node;
+///   Opt-in until the current kernels have passed the GPU numerics tests;
 /// - other `Autodiff<Cuda>` inputs: one autodiff node over cuBLAS products that keeps only `q`,
 ///   `k`, `v` and recomputes the probabilities in its backward ([`crate::autodiff::attention`]);
 /// - other `Cuda` (inference) inputs: the same products, no kv copies ([`grouped_attention`]);

@@ -158,7 +158,7 @@ fn grad_f64<const D: usize>(t: &Tensor<B, D>, g: &<B as burn::tensor::backend::A
 }
 
 /// bf16 attention as the model calls it (the grouped-products node; the flash kernels for head
-/// dims 64 and 128 when run with RMD_FLASH=1) vs burn's f32 attention on the same values; lengths not multiples of the 64-wide
+/// dims 64 and 128 when run with RMD_KERNELS=1) vs burn's f32 attention on the same values; lengths not multiples of the 64-wide
 /// tiles, a left-padded row with fully masked queries.
 #[test]
 fn grouped_attention_bf16_matches_f32_reference() {

@@ -5,7 +5,7 @@
 # covers the last three steady-state steps (report.py --last). Writes
 # $OUT/trace-<config>.txt and the raw timeline trace-<config>.tsv.gz.
 # Env: SHAPE, LEN, CONFIGS (gpu_step env settings, one config per word, commas between
-# variables, e.g. "RMD_FLASH=0 RMD_FLASH=1,RMD_PHASE_SYNC=1"), TORCH=0 to skip PyTorch.
+# variables, e.g. "RMD_KERNELS=0 RMD_KERNELS=1,RMD_PHASE_SYNC=1"), TORCH=0 to skip PyTorch.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 SHAPE=${SHAPE:-0.5b}; LEN=${LEN:-1024}
@@ -20,7 +20,7 @@ trace() {  # name, command...
   gzip -c /tmp/trace-$name.tsv > "$OUT/trace-$name.tsv.gz"
   echo "== $name"; grep -E "train_step|torch eager" "$OUT/trace-$name-run.txt"; sed -n '/^segments/,/^top/p' "$OUT/trace-$name.txt"
 }
-for c in ${CONFIGS:-RMD_FLASH=0}; do
+for c in ${CONFIGS:-RMD_KERNELS=0}; do
   trace "$(echo "$c" | tr ',=' '_-')" env $(echo "$c" | tr ',' ' ') ./gpu-dist/gpu_step --shape "$SHAPE" --pairs 8 --len "$LEN" --steps ${TRACE_STEPS:-3} --warmup 2
 done
 [ "${TORCH:-1}" = 1 ] && trace torch python3 benches/gpu/torch_step.py --shape "$SHAPE" --pairs 8 --len "$LEN" --steps ${TRACE_STEPS:-3} --warmup 2

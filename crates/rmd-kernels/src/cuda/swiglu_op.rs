@@ -17,7 +17,7 @@ use burn_fusion::FusionRuntime;
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 
 use super::fusion_op::{Inner, Primitive, Runtime};
-use super::{is_cuda_backend, nvrtc, retype, swiglu, Diff, Fused};
+use super::{is_cuda_backend, retype, swiglu, Diff, Fused};
 
 type Handles = HandleContainer<<Runtime as FusionRuntime>::FusionHandle>;
 
@@ -121,7 +121,7 @@ fn swiglu_fused<const D: usize>(gate: Tensor<Fused, D>, up: Tensor<Fused, D>) ->
 /// `Ok(silu(gate) ⊙ up)` through swiglu.cu on `Cuda` / `Autodiff<Cuda>` when the operands allow
 /// it (see [`eligible`]), else the operands back.
 pub(crate) fn try_swiglu<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Result<Tensor<B, D>, (Tensor<B, D>, Tensor<B, D>)> {
-    let ok = crate::fast_path_enabled() && is_cuda_backend::<B>() && eligible(&gate.dims(), &up.dims(), (gate.dtype(), up.dtype())) && nvrtc::available();
+    let ok = super::kernels_enabled() && is_cuda_backend::<B>() && eligible(&gate.dims(), &up.dims(), (gate.dtype(), up.dtype()));
     if !ok {
         return Err((gate, up));
     }
