@@ -4,7 +4,9 @@ import ctypes, sys
 
 lib = ctypes.CDLL("x/nvidia/cuda_nvrtc/lib/libnvrtc.so.12")
 path, out, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
-src = open(path).read().encode()
+src = open(path).read()
+# As nvrtc.rs does: the shared helpers spliced in, one self-contained program.
+src = src.replace('#include "common.cuh"', open(path.rsplit("/", 1)[0] + "/common.cuh").read()).encode()
 prog = ctypes.c_void_p()
 assert lib.nvrtcCreateProgram(ctypes.byref(prog), src, path.rsplit("/", 1)[-1].encode(), 0, None, None) == 0
 opts = [b"--gpu-architecture=sm_90", b"--include-path=x/nvidia/cuda_runtime/include", b"--include-path=x/nvidia/cuda_nvcc/include", b"-lineinfo"]

@@ -7,11 +7,6 @@
 
 #include <random>
 
-// What embedding.cu uses beyond emu.h.
-struct float4 {
-    float x, y, z, w;
-};
-
 #include "embedding_emu.inc"
 
 using bf = __nv_bfloat16;

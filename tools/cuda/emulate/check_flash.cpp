@@ -8,6 +8,7 @@
 #include <random>
 
 #include "flash_emu.inc"
+#include "check.h"
 
 using bf = __nv_bfloat16;
 
@@ -43,16 +44,6 @@ static std::vector<T> from_layout(const std::vector<T>& y, int rows, int heads, 
             for (int i = 0; i < L; i++)
                 for (int c = 0; c < HD; c++) x[(((size_t)r * heads + h) * L + i) * HD + c] = y[s.at(r, h, i) + c];
     return x;
-}
-
-static double max_rel(const std::vector<double>& got, const std::vector<double>& want) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < got.size(); i++) {
-        if (!std::isfinite(got[i])) return INFINITY;
-        num = std::max(num, std::fabs(got[i] - want[i]));
-        den = std::max(den, std::fabs(want[i]));
-    }
-    return num / std::max(den, 1e-30);
 }
 
 static bool run(const Case& cs, unsigned seed) {

@@ -6,25 +6,10 @@
 
 #include <random>
 
-// What rms_norm.cu uses beyond emu.h.
-struct float4 {
-    float x, y, z, w;
-};
-inline float sqrtf(float x) { return std::sqrt(x); }
-
 #include "rms_norm_emu.inc"
+#include "check.h"
 
 static constexpr unsigned NT_ = 128, RPB_ = 64;
-
-static double max_rel(const std::vector<double>& got, const std::vector<double>& want) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < got.size(); i++) {
-        if (!std::isfinite(got[i])) return INFINITY;
-        num = std::max(num, std::fabs(got[i] - want[i]));
-        den = std::max(den, std::fabs(want[i]));
-    }
-    return num / std::max(den, 1e-30);
-}
 
 static void set(bf& d, float v) { d = __float2bfloat16(v); }
 static void set(float& d, float v) { d = v; }

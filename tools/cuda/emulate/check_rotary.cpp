@@ -7,16 +7,7 @@
 #include <random>
 
 #include "rotary_emu.inc"
-
-static double max_rel(const std::vector<double>& got, const std::vector<double>& want) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < got.size(); i++) {
-        if (!std::isfinite(got[i])) return INFINITY;
-        num = std::max(num, std::fabs(got[i] - want[i]));
-        den = std::max(den, std::fabs(want[i]));
-    }
-    return num / std::max(den, 1e-30);
-}
+#include "check.h"
 
 static bool run(int rows, int heads, int L, int d, unsigned seed) {
     std::mt19937 rng(seed);

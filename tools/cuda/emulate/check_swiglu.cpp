@@ -9,11 +9,6 @@
 #include <algorithm>
 #include <random>
 
-// What swiglu.cu uses beyond emu.h.
-struct float4 {
-    float x, y, z, w;
-};
-
 #include "swiglu_emu.inc"
 
 using bf = __nv_bfloat16;

@@ -73,6 +73,10 @@ inline float __int_as_float(int i) {
 inline float __expf(float x) { return std::exp(x); }
 inline void atomicAdd(float* p, float v) { std::atomic_ref<float>(*p).fetch_add(v); }
 
+struct float4 {
+    float x, y, z, w;
+};
+
 struct __nv_bfloat16 {
     uint16_t bits;
 };

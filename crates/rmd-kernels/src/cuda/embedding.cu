@@ -5,9 +5,7 @@
 // Ids outside [0, V) are skipped (burn's gather leaves them undefined): nothing is written for them.
 // `vec` (H a multiple of 8, every pointer 16-byte aligned; the caller checks) turns on 16-byte
 // loads and stores and, on sm_90+, 4-wide atomic adds.
-#include <cuda_bf16.h>
-
-typedef __nv_bfloat16 bf;
+#include "common.cuh"
 
 // `red.global.add.v4.f32` needs sm_90 and PTX ISA 8.1 (CUDA 12.1).
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && \
@@ -29,28 +27,6 @@ __device__ void add4(float* p, float a, float b, float c, float d) {
     atomicAdd(p + 2, c);
     atomicAdd(p + 3, d);
 #endif
-}
-
-__device__ float to_float(bf x) { return __bfloat162float(x); }
-__device__ float to_float(float x) { return x; }
-
-// Eight bf16 as one 16-byte word.
-union Pack8 {
-    uint4 u;
-    bf h[8];
-};
-
-// Eight consecutive values from a 16-byte aligned p.
-__device__ void load8(const bf* p, float* v) {
-    Pack8 k;
-    k.u = *reinterpret_cast<const uint4*>(p);
-    for (int i = 0; i < 8; i++) v[i] = __bfloat162float(k.h[i]);
-}
-__device__ void load8(const float* p, float* v) {
-    const float4* q = reinterpret_cast<const float4*>(p);
-    const float4 a = q[0], b = q[1];
-    const float w[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-    for (int i = 0; i < 8; i++) v[i] = w[i];
 }
 
 // One thread per (token, 8 columns): consecutive threads cover a token's row left to right, so
@@ -90,9 +66,7 @@ extern "C" __global__ void embedding_to_bf16(const float* acc, bf* out, long lon
     if (vec) {
         float v[8];
         load8(acc + i0, v);
-        Pack8 k;
-        for (int i = 0; i < 8; i++) k.h[i] = __float2bfloat16(v[i]);
-        *reinterpret_cast<uint4*>(out + i0) = k.u;
+        store8(out + i0, v);
     } else {
         for (long long i = i0; i < i0 + 8 && i < n; i++) out[i] = __float2bfloat16(acc[i]);
     }

@@ -14,8 +14,9 @@
 // every entry is masked is skipped, which halves the work under a causal mask. Softmax work is
 // spread over the warp: two lanes per query row, 32 keys each. A row with no visible key gives
 // zeros.
-#include <cuda_bf16.h>
 #include <mma.h>
+
+#include "common.cuh"
 using namespace nvcuda;
 
 #ifndef HD
@@ -38,23 +39,14 @@ using namespace nvcuda;
 
 // +inf without <math.h> (NVRTC has no host headers).
 #define RMD_INF __int_as_float(0x7f800000)
-#define FULL 0xffffffffu
 // The forward's lazy rescaling threshold (natural-log units, see flash_fwd).
 #define LAZY 8.0f
 
-typedef __nv_bfloat16 bf;
-typedef __nv_bfloat162 bf2;
 typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> Acc;
 typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf, wmma::row_major> ARow;
 typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf, wmma::col_major> ACol;
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf, wmma::row_major> BRow;
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf, wmma::col_major> BCol;
-
-// Element strides of a [rows, heads, L, HD] operand (HD contiguous; rows 16-byte aligned).
-struct Strides {
-    long long r, h, p;
-    __device__ long long at(int row, int head, int pos) const { return row * r + head * h + pos * p; }
-};
 
 struct Mask {
     const unsigned char* p;
@@ -120,12 +112,9 @@ __device__ bool mask_tile(unsigned char* mk, const Mask& m, int r, int h, int q0
     return __syncthreads_or(any != 0u) != 0;
 }
 
-// c (16 x BC, f32) = a (16 x HD) * b^T where b is BC x HD.
-template <int LDA, int LDB, int LDC>
-__device__ void a_bt(float* c, const bf* a, const bf* b) {
-    ARow fa[HD / 16];
-#pragma unroll
-    for (int kk = 0; kk < HD / 16; kk++) wmma::load_matrix_sync(fa[kk], a + kk * 16, LDA);
+// c (16 x BC, f32) = a (16 x HD, as fragments) * b^T where b is BC x HD.
+template <int LDB, int LDC>
+__device__ void frags_bt(float* c, const ARow* fa, const bf* b) {
 #pragma unroll
     for (int j = 0; j < BC / 16; j++) {
         Acc acc;
@@ -138,6 +127,15 @@ __device__ void a_bt(float* c, const bf* a, const bf* b) {
         }
         wmma::store_matrix_sync(c + j * 16, acc, LDC, wmma::mem_row_major);
     }
+}
+
+// c (16 x BC, f32) = a (16 x HD) * b^T where b is BC x HD.
+template <int LDA, int LDB, int LDC>
+__device__ void a_bt(float* c, const bf* a, const bf* b) {
+    ARow fa[HD / 16];
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) wmma::load_matrix_sync(fa[kk], a + kk * 16, LDA);
+    frags_bt<LDB, LDC>(c, fa, b);
 }
 
 // a (16 x BC) * b where b is BC x HD, one 16-column output tile at a time: each tile starts
@@ -160,11 +158,6 @@ __device__ void a_b(const bf* a, const bf* b, const float* init, Emit emit) {
         }
         emit(n, acc);
     }
-}
-
-__device__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL, v, o);
-    return v;
 }
 
 extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
@@ -207,19 +200,7 @@ extern "C" __global__ void __launch_bounds__(NT) flash_fwd(
         load_tile(Vs, Vb, vs.p, k0, L);
         __syncthreads();
 
-        // S = Q K^T for this warp's 16 rows.
-#pragma unroll
-        for (int j = 0; j < BC / 16; j++) {
-            Acc acc;
-            wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-            for (int kk = 0; kk < HD / 16; kk++) {
-                BCol fb;
-                wmma::load_matrix_sync(fb, Ks + j * 16 * LDH + kk * 16, LDH);
-                wmma::mma_sync(acc, fq[kk], fb, acc);
-            }
-            wmma::store_matrix_sync(S + warp * 16 * LDS + j * 16, acc, LDS, wmma::mem_row_major);
-        }
+        frags_bt<LDH, LDS>(S + warp * 16 * LDS, fq, Ks);  // S = Q K^T for this warp's 16 rows
         __syncwarp();
 
         // Online softmax of this row's 64 scores, 32 per lane of the pair. The reference max

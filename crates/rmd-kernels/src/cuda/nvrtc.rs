@@ -74,6 +74,9 @@ impl Module {
     }
 }
 
+/// The device helpers every source includes (`#include "common.cuh"`).
+const COMMON: &str = include_str!("common.cuh");
+
 /// `source` (called `name` in messages) compiled for device `index`'s architecture with
 /// `options` (besides the architecture, the CUDA include path and line info) and loaded; the
 /// device's context must be current ([`Cache::get`] makes it so).
@@ -85,6 +88,8 @@ pub(crate) fn compile(index: usize, name: &'static str, source: &str, options: &
     // SAFETY: NVRTC and module-loading FFI on owned, NUL-terminated inputs; the context of
     // device `index` is current (set by the caller).
     unsafe {
+        // NVRTC is given one self-contained program: the shared helpers spliced in.
+        let source = source.replace("#include \"common.cuh\"", COMMON);
         let src = CString::new(source).expect("kernel source has no NUL");
         let prog = nvrtc::create_program(&src, None).expect("NVRTC program");
         if nvrtc::compile_program(prog, &all).is_err() {

@@ -6,43 +6,11 @@
 // Layouts (contiguous): x, y, g, dx: [rows, n] bf16; gamma, d gamma: [n] bf16 (GAMMA_F32: f32);
 // s: [rows] f32; partials: [ceil(rows / RPB), n] f32. One warp per row; 8-column vectors when
 // VEC (n a multiple of 8, buffers 16-byte aligned), single columns otherwise.
-#include <cuda_bf16.h>
+#include "common.cuh"
 
 #define NT 128
 // Rows per backward block (each block sums its rows' d gamma contributions into one partial row).
 #define RPB 64
-#define FULL 0xffffffffu
-
-typedef __nv_bfloat16 bf;
-
-__device__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL, v, o);
-    return v;
-}
-
-// 8 consecutive values of a bf16 or f32 row as floats.
-__device__ void load8(float* f, const bf* p) {
-    const uint4 u = *reinterpret_cast<const uint4*>(p);
-    const bf* b = reinterpret_cast<const bf*>(&u);
-#pragma unroll
-    for (int e = 0; e < 8; e++) f[e] = __bfloat162float(b[e]);
-}
-__device__ void load8(float* f, const float* p) {
-    const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-    f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
-}
-__device__ void store8(bf* p, const float* f) {
-    uint4 u;
-    bf* b = reinterpret_cast<bf*>(&u);
-#pragma unroll
-    for (int e = 0; e < 8; e++) b[e] = __float2bfloat16(f[e]);
-    *reinterpret_cast<uint4*>(p) = u;
-}
-__device__ float load1(const bf* p) { return __bfloat162float(*p); }
-__device__ float load1(const float* p) { return *p; }
-__device__ void store1(bf* p, float v) { *p = __float2bfloat16(v); }
-__device__ void store1(float* p, float v) { *p = v; }
-
 #ifdef GAMMA_F32
 typedef float G;
 #else
@@ -60,13 +28,13 @@ extern "C" __global__ void __launch_bounds__(NT) rms_fwd(const bf* __restrict__ 
     if (vec) {
         for (int c = lane * 8; c < n; c += 256) {
             float f[8];
-            load8(f, xr + c);
+            load8(xr + c, f);
 #pragma unroll
             for (int e = 0; e < 8; e++) ss += f[e] * f[e];
         }
     } else {
         for (int c = lane; c < n; c += 32) {
-            const float f = load1(xr + c);
+            const float f = to_float(xr[c]);
             ss += f * f;
         }
     }
@@ -75,14 +43,14 @@ extern "C" __global__ void __launch_bounds__(NT) rms_fwd(const bf* __restrict__ 
     if (vec) {
         for (int c = lane * 8; c < n; c += 256) {
             float f[8], w[8];
-            load8(f, xr + c);
-            load8(w, gamma + c);
+            load8(xr + c, f);
+            load8(gamma + c, w);
 #pragma unroll
             for (int e = 0; e < 8; e++) f[e] = f[e] / s * w[e];
             store8(yr + c, f);
         }
     } else {
-        for (int c = lane; c < n; c += 32) store1(yr + c, load1(xr + c) / s * load1(gamma + c));
+        for (int c = lane; c < n; c += 32) put(yr + c, to_float(xr[c]) / s * to_float(gamma[c]));
     }
 }
 
@@ -107,9 +75,9 @@ extern "C" __global__ void __launch_bounds__(NT) rms_bwd(const bf* __restrict__ 
         if (vec) {
             for (int c = lane * 8; c < n; c += 256) {
                 float f[8], gg[8], w[8];
-                load8(f, xr + c);
-                load8(gg, gr + c);
-                load8(w, gamma + c);
+                load8(xr + c, f);
+                load8(gr + c, gg);
+                load8(gamma + c, w);
 #pragma unroll
                 for (int e = 0; e < 8; e++) {
                     const float xh = f[e] / s;
@@ -119,8 +87,8 @@ extern "C" __global__ void __launch_bounds__(NT) rms_bwd(const bf* __restrict__ 
             }
         } else {
             for (int c = lane; c < n; c += 32) {
-                const float xh = load1(xr + c) / s, gg = load1(gr + c);
-                dot += gg * load1(gamma + c) * xh;
+                const float xh = to_float(xr[c]) / s, gg = to_float(gr[c]);
+                dot += gg * to_float(gamma[c]) * xh;
                 atomicAdd(acc + c, gg * xh);
             }
         }
@@ -128,17 +96,17 @@ extern "C" __global__ void __launch_bounds__(NT) rms_bwd(const bf* __restrict__ 
         if (vec) {
             for (int c = lane * 8; c < n; c += 256) {
                 float f[8], gg[8], w[8];
-                load8(f, xr + c);
-                load8(gg, gr + c);
-                load8(w, gamma + c);
+                load8(xr + c, f);
+                load8(gr + c, gg);
+                load8(gamma + c, w);
 #pragma unroll
                 for (int e = 0; e < 8; e++) f[e] = (gg[e] * w[e] - f[e] / s * m) / s;
                 store8(dr + c, f);
             }
         } else {
             for (int c = lane; c < n; c += 32) {
-                const float xh = load1(xr + c) / s;
-                store1(dr + c, (load1(gr + c) * load1(gamma + c) - xh * m) / s);
+                const float xh = to_float(xr[c]) / s;
+                put(dr + c, (to_float(gr[c]) * to_float(gamma[c]) - xh * m) / s);
             }
         }
     }
@@ -160,5 +128,5 @@ extern "C" __global__ void __launch_bounds__(NT) rms_dgamma(const float* __restr
         a3 += partials[(long long)(b + 3) * n + c];
     }
     for (; b < blocks; b++) a0 += partials[(long long)b * n + c];
-    store1(dgamma + c, (a0 + a1) + (a2 + a3));
+    put(dgamma + c, (a0 + a1) + (a2 + a3));
 }

@@ -9,15 +9,7 @@
 // (the model's [rows, L, heads, d] projections read in place); cos, sin: [rows, 1, L, d] f32
 // through (row, position) strides, rounded to bf16 before use as transformers does under bf16
 // compute. One thread per two adjacent column pairs (c, c + 1) and (c + d/2, c + d/2 + 1).
-#include <cuda_bf16.h>
-
-typedef __nv_bfloat16 bf;
-typedef __nv_bfloat162 bf2;
-
-struct Strides {
-    long long r, h, p;
-    __device__ long long at(int row, int head, int pos) const { return row * r + head * h + pos * p; }
-};
+#include "common.cuh"
 
 __device__ float table(const float* t, long long o) { return __bfloat162float(__float2bfloat16(t[o])); }
 

@@ -9,48 +9,9 @@
 // With s = sigmoid(gate) = 1 / (1 + e^-gate): silu(gate) = gate * s, and
 //   d_gate = g * up * s * (1 + gate * (1 - s)) = g * up * (s + silu * (1 - s)),   d_up = g * silu.
 // For |gate| large __expf gives inf or 0, so s is exactly 0 or 1 and nothing is NaN (finite inputs).
-#include <cuda_bf16.h>
-
-typedef __nv_bfloat16 bf;
+#include "common.cuh"
 
 __device__ float sigmoid_f32(float x) { return 1.0f / (1.0f + __expf(-x)); }
-
-__device__ float to_float(bf x) { return __bfloat162float(x); }
-__device__ float to_float(float x) { return x; }
-__device__ void put(bf* p, float v) { *p = __float2bfloat16(v); }
-__device__ void put(float* p, float v) { *p = v; }
-
-// Eight bf16 as one 16-byte word.
-union Pack8 {
-    uint4 u;
-    bf h[8];
-};
-
-// Eight consecutive values from / to a 16-byte aligned p.
-__device__ void load8(const bf* p, float* v) {
-    Pack8 k;
-    k.u = *reinterpret_cast<const uint4*>(p);
-    for (int i = 0; i < 8; i++) v[i] = __bfloat162float(k.h[i]);
-}
-__device__ void load8(const float* p, float* v) {
-    const float4* q = reinterpret_cast<const float4*>(p);
-    const float4 a = q[0], b = q[1];
-    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
-    v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-}
-__device__ void store8(bf* p, const float* v) {
-    Pack8 k;
-    for (int i = 0; i < 8; i++) k.h[i] = __float2bfloat16(v[i]);
-    *reinterpret_cast<uint4*>(p) = k.u;
-}
-__device__ void store8(float* p, const float* v) {
-    float4* q = reinterpret_cast<float4*>(p);
-    float4 a, b;
-    a.x = v[0], a.y = v[1], a.z = v[2], a.w = v[3];
-    b.x = v[4], b.y = v[5], b.z = v[6], b.w = v[7];
-    q[0] = a;
-    q[1] = b;
-}
 
 __device__ float silu_mul(float a, float b) { return a * sigmoid_f32(a) * b; }
 
