@@ -54,6 +54,13 @@ extern "C" __global__ void __launch_bounds__(NT) rms_fwd(const bf* __restrict__ 
     }
 }
 
+// Columns [c, c + 8) of x, g and gamma (the backward reads them twice: for the row's mean, then dx).
+__device__ void load_xgw(const bf* xr, const bf* gr, const G* gamma, int c, float* f, float* gg, float* w) {
+    load8(xr + c, f);
+    load8(gr + c, gg);
+    load8(gamma + c, w);
+}
+
 // dx = (h - xh * mean(h * xh)) / s with xh = x / s, h = g * gamma; block b adds sum over its
 // RPB rows of g * xh into partials[b] (shared-memory accumulation, n floats).
 extern "C" __global__ void __launch_bounds__(NT) rms_bwd(const bf* __restrict__ x, const G* __restrict__ gamma, const float* __restrict__ s_in,
@@ -75,9 +82,7 @@ extern "C" __global__ void __launch_bounds__(NT) rms_bwd(const bf* __restrict__ 
         if (vec) {
             for (int c = lane * 8; c < n; c += 256) {
                 float f[8], gg[8], w[8];
-                load8(xr + c, f);
-                load8(gr + c, gg);
-                load8(gamma + c, w);
+                load_xgw(xr, gr, gamma, c, f, gg, w);
 #pragma unroll
                 for (int e = 0; e < 8; e++) {
                     const float xh = f[e] / s;
@@ -96,9 +101,7 @@ extern "C" __global__ void __launch_bounds__(NT) rms_bwd(const bf* __restrict__ 
         if (vec) {
             for (int c = lane * 8; c < n; c += 256) {
                 float f[8], gg[8], w[8];
-                load8(xr + c, f);
-                load8(gr + c, gg);
-                load8(gamma + c, w);
+                load_xgw(xr, gr, gamma, c, f, gg, w);
 #pragma unroll
                 for (int e = 0; e < 8; e++) f[e] = (gg[e] * w[e] - f[e] / s * m) / s;
                 store8(dr + c, f);
