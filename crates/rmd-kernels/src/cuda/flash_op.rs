@@ -2,7 +2,7 @@
 //! ties them together. The node keeps `q`, `k`, `v`, the output and one f32 log-sum-exp per
 //! query; nothing `[L, L]`-sized is stored or even materialised.
 
-use burn::tensor::{Bool, DType, FloatDType, Shape, Tensor, TensorPrimitive};
+use burn::tensor::{Bool, DType, Shape, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
@@ -12,7 +12,7 @@ use burn_fusion::FusionRuntime;
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 
 use super::flash;
-use super::fusion_op::{Inner, Primitive, Runtime};
+use super::fusion_op::{self, Inner, Primitive, Runtime};
 use super::{Diff, Fused};
 
 type Handles = HandleContainer<<Runtime as FusionRuntime>::FusionHandle>;
@@ -105,12 +105,7 @@ impl Backward<Fused, 3> for FlashNode {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (q, k, v, o, lse, mask, scale) = ops.state;
-        let dtype = q.dtype;
-        // The kernels read the output gradient in the inputs' dtype.
-        let d_out = Tensor::<Fused, 4>::from_primitive(TensorPrimitive::Float(grads.consume::<Fused>(&ops.node)))
-            .cast(FloatDType::from(dtype))
-            .into_primitive()
-            .tensor();
+        let d_out = fusion_op::with_dtype(grads.consume::<Fused>(&ops.node), q.dtype);
         let (dq, dk, dv) = backward(q, k, v, o, lse, d_out, mask, scale);
         for (parent, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
             if let Some(node) = parent {

@@ -47,3 +47,14 @@ pub(crate) fn matmul_tensor<const D: usize>(lhs: Tensor<Fused, D>, rhs: Tensor<F
     let out = matmul(lhs.into_primitive().tensor(), rhs.into_primitive().tensor());
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
+
+/// `p` in `dtype` (a cast only when it differs): our kernels read output gradients in their
+/// inputs' dtype, whatever dtype the graph delivered them in.
+pub(crate) fn with_dtype(p: Primitive, dtype: burn::tensor::DType) -> Primitive {
+    use burn::tensor::ops::FloatTensorOps;
+    if p.dtype == dtype {
+        p
+    } else {
+        Fused::float_cast(p, dtype.into())
+    }
+}

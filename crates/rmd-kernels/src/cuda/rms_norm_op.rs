@@ -2,8 +2,7 @@
 //! same node as [`crate::autodiff::rms_norm`] (it keeps `x`, `γ` and one f32 scale per row), with
 //! each direction one CUDA kernel instead of burn's f32 op chain.
 
-use burn::tensor::ops::FloatTensorOps;
-use burn::tensor::{DType, FloatDType, Shape, Tensor, TensorPrimitive};
+use burn::tensor::{DType, Shape, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
@@ -12,7 +11,7 @@ use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::FusionRuntime;
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 
-use super::fusion_op::{Inner, Primitive, Runtime};
+use super::fusion_op::{self, Inner, Primitive, Runtime};
 use super::rms_norm;
 use super::{Diff, Fused};
 
@@ -102,8 +101,7 @@ impl Backward<Fused, 2> for RmsNode {
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (x, gamma, s) = ops.state;
         let g = grads.consume::<Fused>(&ops.node);
-        // The kernel reads the output gradient in x's dtype (bf16).
-        let g = if g.dtype == x.dtype { g } else { Fused::float_cast(g, FloatDType::BF16) };
+        let g = fusion_op::with_dtype(g, x.dtype);
         let (dx, dgamma) = backward(x, gamma, s, g);
         let [p_x, p_gamma] = ops.parents;
         if let Some(node) = p_x {

@@ -10,7 +10,7 @@ use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::FusionRuntime;
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 
-use super::fusion_op::{Inner, Primitive, Runtime};
+use super::fusion_op::{self, Inner, Primitive, Runtime};
 use super::rotary;
 use super::{Diff, Fused};
 
@@ -56,13 +56,7 @@ impl Backward<Fused, 1> for RotaryNode {
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (cos, sin) = ops.state;
         unary::<Fused, _>(ops.parents, ops.node, grads, |grad| {
-            // The kernel reads a bf16 gradient, like the forward's input.
-            let grad = if grad.dtype == DType::BF16 {
-                grad
-            } else {
-                Tensor::<Fused, 4>::from_primitive(TensorPrimitive::Float(grad)).cast(burn::tensor::FloatDType::BF16).into_primitive().tensor()
-            };
-            rotate(grad, cos, sin, true)
+            rotate(fusion_op::with_dtype(grad, DType::BF16), cos, sin, true)
         });
     }
 }

@@ -6,8 +6,7 @@
 use std::any::TypeId;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::FloatTensorOps;
-use burn::tensor::{DType, FloatDType, Tensor, TensorPrimitive};
+use burn::tensor::{DType, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
@@ -16,7 +15,7 @@ use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::FusionRuntime;
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 
-use super::fusion_op::{Inner, Primitive, Runtime};
+use super::fusion_op::{self, Inner, Primitive, Runtime};
 use super::{is_cuda_backend, retype, swiglu, Diff, Fused};
 
 type Handles = HandleContainer<<Runtime as FusionRuntime>::FusionHandle>;
@@ -91,7 +90,7 @@ impl Backward<Fused, 2> for SwigluNode {
         let grad = grads.consume::<Fused>(&ops.node);
         // The kernel reads the output gradient in the inputs' dtype (it has it unless something
         // downstream changed it).
-        let grad = if grad.dtype == gate.dtype { grad } else { Fused::float_cast(grad, FloatDType::from(gate.dtype)) };
+        let grad = fusion_op::with_dtype(grad, gate.dtype);
         let (d_gate, d_up) = backward(gate, up, grad);
         for (parent, grad) in ops.parents.into_iter().zip([d_gate, d_up]) {
             if let Some(node) = parent {
